@@ -1,0 +1,136 @@
+"""Saving and loading meta-parameters with their architecture and a format version.
+
+A checkpoint file is a msgpack envelope ``{"sha256", "body"}`` whose body (flax's msgpack
+serialization) holds the format name and version, the update rule's name and dataclass
+fields, the meta-parameters and free-form JSON metadata. The checksum tells a damaged file
+from a foreign one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from learned_opt.optimizers import UpdateRule, rule_config, rule_from_config
+
+FORMAT_NAME = "learned_opt.checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_FILENAME = "optimizer.msgpack"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is damaged, of an unknown format, or for another architecture."""
+
+
+class Checkpoint(NamedTuple):
+    rule: UpdateRule
+    meta_params: Any
+    metadata: dict
+
+
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """`path` itself, or the checkpoint file inside it when `path` is a run directory."""
+    path = Path(path)
+    return path / CHECKPOINT_FILENAME if path.is_dir() else path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write-then-rename, so a crash never leaves a half-written checkpoint behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(path: str | os.PathLike, rule: UpdateRule, meta_params, metadata: dict | None = None) -> Path:
+    """Writes `meta_params` of `rule` to `path` (a file, or a directory to hold
+    optimizer.msgpack) atomically; returns the file written."""
+    if not dataclasses.is_dataclass(rule) or not hasattr(rule, "name"):
+        raise TypeError(f"rule must be an update rule such as DirectLSTM(), got {rule!r}")
+    path = Path(path)
+    if path.suffix == "" and not path.is_file():
+        path = path / CHECKPOINT_FILENAME
+    body = serialization.msgpack_serialize(
+        {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "rule": rule.name,
+            "config": rule_config(rule),
+            "meta_params": serialization.to_state_dict(jax.device_get(meta_params)),
+            "metadata": json.dumps(metadata or {}),
+        }
+    )
+    envelope = serialization.msgpack_serialize({"sha256": hashlib.sha256(body).hexdigest(), "body": body})
+    _atomic_write(path, envelope)
+    return path
+
+
+def _describe(rule: UpdateRule) -> str:
+    fields = ", ".join(f"{k}={v!r}" for k, v in rule_config(rule).items())
+    return f"{rule.name}({fields})"
+
+
+def _check_structure(path: Path, rule: UpdateRule, meta_params) -> None:
+    expected = jax.eval_shape(rule.init, jax.random.PRNGKey(0))
+    expected_shapes = jax.tree.map(lambda x: tuple(x.shape), expected)
+    found_shapes = jax.tree.map(lambda x: tuple(np.shape(x)), meta_params)
+    if expected_shapes != found_shapes:
+        raise CheckpointError(
+            f"{path} is damaged: its meta-parameters do not fit its own architecture {_describe(rule)}"
+        )
+
+
+def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
+    """Reads a checkpoint written by `save`.
+
+    Raises `CheckpointError` saying "damaged" when the file is unreadable, truncated or
+    altered; "format" when it is not a learned_opt checkpoint of a version this library
+    reads; and "architecture" when `rule` is given and differs from the stored one.
+    """
+    path = checkpoint_file(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}")
+    raw = path.read_bytes()
+    try:
+        envelope = serialization.msgpack_restore(raw)
+        body, digest = envelope["body"], envelope["sha256"]
+    except Exception as error:  # msgpack raises several unrelated types on bad bytes
+        raise CheckpointError(f"{path} is damaged: it cannot be decoded as a checkpoint ({error})") from None
+    if not isinstance(body, bytes) or hashlib.sha256(body).hexdigest() != digest:
+        raise CheckpointError(f"{path} is damaged: its checksum does not match its contents")
+    payload = serialization.msgpack_restore(body)
+    if payload.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path} is not a learned_opt checkpoint (format {payload.get('format')!r})")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {payload.get('format_version')}; "
+            f"this version of learned_opt reads version {FORMAT_VERSION}"
+        )
+    try:
+        stored_rule = rule_from_config(payload["rule"], payload["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path} holds an architecture this library cannot build: {error}") from None
+    if rule is not None and rule != stored_rule:
+        raise CheckpointError(
+            f"{path} was written for architecture {_describe(stored_rule)}, not the requested {_describe(rule)}"
+        )
+    meta_params = payload["meta_params"]
+    _check_structure(path, stored_rule, meta_params)
+    return Checkpoint(stored_rule, jax.tree.map(jnp.asarray, meta_params), json.loads(payload["metadata"]))

@@ -1,0 +1,180 @@
+"""The `learned-opt` command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from learned_opt import checkpoint
+from learned_opt.optimizers import RULES, rule_config
+from learned_opt.tasks import TASK_FAMILIES, task_family
+
+
+
+def _write_json(path: str | None, payload) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def meta_train_command(args: argparse.Namespace) -> int:
+    from learned_opt.meta import MetaTrainConfig, meta_train
+
+    rule = RULES[args.rule]()
+    family = task_family(args.task)
+    config = MetaTrainConfig(
+        num_meta_steps=args.meta_steps,
+        num_tasks=args.num_tasks,
+        horizon=args.horizon,
+        truncation_length=args.truncation,
+        meta_learning_rate=args.meta_lr,
+        max_grad_norm=args.max_grad_norm,
+        second_order=args.second_order,
+        validate_every=args.validate_every,
+        num_validation_problems=args.validation_problems,
+        seed=args.seed,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"task": args.task, "rule": rule.name, "rule_config": rule_config(rule),
+                "meta_train_config": dataclasses.asdict(config), "command": sys.argv}
+    (out / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
+    start = time.perf_counter()
+    with open(out / "metrics.jsonl", "w") as metrics:
+        def on_record(record: dict) -> None:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+
+        result = meta_train(rule, family, config, on_record=on_record, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    summary = {
+        "task": args.task,
+        "rule": rule.name,
+        "best_validation_loss": result.best_validation_loss,
+        "best_step": result.best_step,
+        "initial_validation_loss": result.history[0]["validation_loss"],
+        "seconds": seconds,
+    }
+    path = checkpoint.save(out, rule, result.best_meta_params, metadata={**settings, **summary})
+    print(
+        f"meta-trained '{rule.name}' on '{args.task}' in {seconds:.0f}s: validation loss "
+        f"{summary['initial_validation_loss']:.4g} (untrained) -> {result.best_validation_loss:.4g} "
+        f"(best, step {result.best_step}); wrote {path}"
+    )
+    _write_json(args.json, summary)
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from learned_opt.baselines import BASELINES, tune_learning_rate
+    from learned_opt.evaluation import format_table, problem_curves, summarize
+    from learned_opt.optimizers import learned_optimizer
+
+    family = task_family(args.task)
+    rows = []
+    for path in args.checkpoint:
+        loaded = checkpoint.load(path)
+        tx = learned_optimizer(loaded.rule, loaded.meta_params)
+        curves = problem_curves(family, tx, args.seed, "test", args.num_problems, args.steps)
+        rows.append(summarize(f"learned ({loaded.rule.name})", None, curves[:, -1]))
+    for name in args.baselines:
+        if name not in BASELINES:
+            raise SystemExit(f"Unknown baseline {name!r}; baselines are {sorted(BASELINES)}")
+        tuned = tune_learning_rate(name, family, seed=args.seed, num_problems=args.tuning_problems,
+                                   num_steps=args.steps)
+        curves = problem_curves(family, tuned.transform(), args.seed, "test", args.num_problems, args.steps)
+        rows.append(summarize(name, tuned.learning_rate, curves[:, -1]))
+    print(f"{args.task}: {args.num_problems} held-out problems, {args.steps} steps, seed {args.seed}")
+    print(format_table(rows, args.steps))
+    _write_json(args.json, [
+        {k: row.as_dict()[k] for k in ("optimizer", "learning_rate", "final_loss_mean", "final_loss_ci95",
+                                       "log10_final_loss_mean", "num_problems")}
+        for row in rows
+    ])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="learned-opt",
+        description="Meta-train learned LSTM optimizers and compare them with tuned optax baselines.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "meta-train",
+        help="meta-train an update rule on a task family and save the best checkpoint",
+        description="Meta-train an update rule by truncated backpropagation through unrolled inner "
+        "training. Writes OUT/optimizer.msgpack (the meta-parameters with the best validation loss), "
+        "OUT/metrics.jsonl and OUT/config.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    train.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
+    train.add_argument("--rule", choices=sorted(RULES), default="direct", help="update rule")
+    train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--seed", type=int, default=0, help="seed of meta-parameters, tasks and validation problems")
+    train.add_argument("--meta-steps", type=_positive_int, default=2000, help="outer updates (one per truncation)")
+    train.add_argument("--num-tasks", type=_positive_int, default=64, help="tasks per meta-step")
+    train.add_argument("--horizon", type=_positive_int, default=100, help="inner steps per task")
+    train.add_argument("--truncation", type=_positive_int, default=20, help="inner steps per truncation")
+    train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
+    train.add_argument("--max-grad-norm", type=_positive_float, default=10.0, help="meta-gradient clipping norm")
+    train.add_argument("--second-order", action="store_true",
+                       help="backpropagate through the optimizee's gradient (default: first order, as in the paper)")
+    train.add_argument("--validate-every", type=_positive_int, default=50, help="meta-steps between validations")
+    train.add_argument("--validation-problems", type=_positive_int, default=100, help="held-out validation problems")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--json", metavar="PATH", help="also write a JSON summary here")
+    train.set_defaults(handler=meta_train_command)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="compare learned optimizers with learning-rate-tuned optax baselines",
+        description="Run each checkpoint and each baseline on the same held-out test problems. "
+        "Baselines get the learning rate, from a log grid (1e-4 .. 10, quarter decades), with the "
+        "lowest mean final loss on separate tuning problems.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    evaluate.add_argument("--checkpoint", nargs="+", default=[], metavar="PATH",
+                          help="run directories or checkpoint files of learned optimizers")
+    evaluate.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
+    evaluate.add_argument("--num-problems", type=_positive_int, default=100, help="held-out test problems")
+    evaluate.add_argument("--tuning-problems", type=_positive_int, default=100, help="problems for tuning baselines")
+    evaluate.add_argument("--steps", type=_positive_int, default=100, help="inner steps")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the test and tuning problems")
+    evaluate.add_argument("--baselines", nargs="*", default=["adam", "rmsprop", "sgd", "nesterov"],
+                          help="baselines to tune and run")
+    evaluate.add_argument("--json", metavar="PATH", help="write the table rows as JSON here")
+    evaluate.set_defaults(handler=evaluate_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (checkpoint.CheckpointError, FileNotFoundError) as error:
+        print(f"learned-opt: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

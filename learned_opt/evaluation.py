@@ -1,0 +1,60 @@
+"""Running optimizers over held-out problems: loss curves and comparison tables."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from learned_opt.meta.unroll import loss_curves
+from learned_opt.tasks.base import TaskFamily, sample_problems
+
+
+def problem_curves(family: TaskFamily, tx, seed: int, split: str, num_problems: int, num_steps: int) -> np.ndarray:
+    """Jitted `loss_curves` on `num_problems` problems of a split, as a numpy array."""
+    data, keys = sample_problems(family, seed, split, num_problems)
+    run = jax.jit(lambda d, k: loss_curves(family, tx, d, k, num_steps))
+    return np.asarray(run(data, keys))
+
+
+class ResultRow(NamedTuple):
+    """One optimizer's final losses summarised over problems."""
+
+    optimizer: str
+    learning_rate: float | None
+    final_loss_mean: float
+    final_loss_ci95: float
+    log10_final_loss_mean: float
+    num_problems: int
+
+    def as_dict(self) -> dict:
+        return self._asdict()
+
+
+def summarize(name: str, learning_rate: float | None, final_losses: np.ndarray) -> ResultRow:
+    """Mean final loss with the half-width of a normal-approximation 95% confidence
+    interval, 1.96 * std / sqrt(n)."""
+    final_losses = np.asarray(final_losses, np.float64)
+    n = final_losses.size
+    mean = float(np.mean(final_losses))
+    ci95 = float(1.96 * np.std(final_losses, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    log10_mean = math.log10(mean) if mean > 0 and math.isfinite(mean) else float("nan")
+    return ResultRow(name, learning_rate, mean, ci95, log10_mean, n)
+
+
+def format_table(rows: Iterable[ResultRow], num_steps: int) -> str:
+    """A Markdown table of result rows."""
+    lines = [
+        f"| optimizer | learning rate | mean loss at step {num_steps} (95% CI) | log10 mean final loss |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        rate = "learned" if row.learning_rate is None else f"{row.learning_rate:.3g}"
+        lines.append(
+            f"| {row.optimizer} | {rate} | {row.final_loss_mean:.4g} ± {row.final_loss_ci95:.2g} "
+            f"| {row.log10_final_loss_mean:.3f} |"
+        )
+    return "\n".join(lines)

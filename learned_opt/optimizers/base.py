@@ -1,0 +1,46 @@
+"""What every coordinate-wise update rule provides, and helpers shared by the rules."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Protocol
+
+import chex
+import jax
+
+PyTree = Any
+MetaParams = Any
+
+
+class UpdateRule(Protocol):
+    """A learned update rule: a frozen dataclass of architecture settings.
+
+    Its optimizer state is a NamedTuple with an int32 field ``skipped`` that counts the
+    steps skipped because the gradient or loss was not finite (see `learned_optimizer`).
+    """
+
+    name: ClassVar[str]
+    needs_params: ClassVar[bool]
+    needs_value: ClassVar[bool]
+
+    def init(self, key: chex.PRNGKey) -> MetaParams:
+        """Fresh meta-parameters."""
+
+    def init_state(self, params: PyTree) -> PyTree:
+        """Per-coordinate optimizer state for a parameter pytree."""
+
+    def step(self, meta_params, state, grads, params, value) -> tuple[PyTree, PyTree]:
+        """One update: returns ``(updates, new_state)``; ``updates`` has the grads' dtypes."""
+
+
+def map_leaves(fn: Callable[..., tuple], num_outputs: int, tree: PyTree, *others: PyTree):
+    """Applies `fn` to each leaf of `tree` with the matching subtrees of `others`.
+
+    `fn` returns a tuple of `num_outputs` values; the result is that many pytrees with the
+    structure of `tree`. The others may hold whole subtrees (an LSTM state, say) where
+    `tree` has a leaf.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    other_leaves = [treedef.flatten_up_to(other) for other in others]
+    outputs = [fn(*args) for args in zip(leaves, *other_leaves)]
+    columns = list(zip(*outputs)) if outputs else [()] * num_outputs
+    return tuple(treedef.unflatten(list(column)) for column in columns)

@@ -1,0 +1,59 @@
+"""Turning (update rule, meta-parameters) into an optax transformation."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from learned_opt.optimizers.base import MetaParams, UpdateRule
+
+
+def _all_finite(tree) -> jnp.ndarray:
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in leaves] + [True]))
+
+
+def learned_optimizer(rule: UpdateRule, meta_params: MetaParams) -> optax.GradientTransformationExtraArgs:
+    """The learned update rule as an optax transformation.
+
+    ``tx.update(grads, state, params, value=loss)`` follows optax's convention for extra
+    arguments (as in `optax.polyak_sgd`): the loss is the keyword ``value``, other keywords
+    are ignored, so the transform composes with `optax.chain` and `optax.MultiSteps`.
+    A rule that needs ``params`` or ``value`` raises a ValueError at trace time when not
+    given them.
+
+    A step whose gradient (or loss) holds a NaN or an infinity is skipped: the update is
+    zero, the state is left as it was, and ``state.skipped`` counts it.
+    """
+
+    def init_fn(params):
+        return rule.init_state(params)
+
+    def update_fn(updates, state, params=None, *, value=None, **extra_args):
+        del extra_args
+        if rule.needs_params and params is None:
+            raise ValueError(
+                f"The '{rule.name}' learned optimizer needs the current parameters: call "
+                "tx.update(grads, state, params, value=loss)."
+            )
+        if rule.needs_value:
+            if value is None:
+                raise ValueError(
+                    f"The '{rule.name}' learned optimizer needs the loss: call "
+                    "tx.update(grads, state, params, value=loss)."
+                )
+            if jnp.ndim(value) != 0:
+                raise ValueError(f"value must be the scalar loss, got shape {jnp.shape(value)}")
+        finite = _all_finite(updates)
+        if rule.needs_value:
+            finite = finite & jnp.isfinite(value)
+            value = jnp.where(finite, value, 0.0)
+        # Zeroed inputs keep the discarded branch finite, so its gradient cannot be NaN.
+        grads = jax.tree.map(lambda g: jnp.where(finite, g, jnp.zeros_like(g)), updates)
+        new_updates, new_state = rule.step(meta_params, state, grads, params, value)
+        new_updates = jax.tree.map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)), new_updates)
+        new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+        return new_updates, new_state._replace(skipped=state.skipped + (~finite).astype(jnp.int32))
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)

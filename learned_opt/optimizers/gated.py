@@ -1,0 +1,119 @@
+"""The gated LSTM update rule: the cell state is the parameter (Ravi & Larochelle 2017)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from learned_opt.features import log_and_sign
+from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
+from learned_opt.optimizers.base import map_leaves
+
+
+class GatedLSTMState(NamedTuple):
+    """Per-coordinate state. `forget` and `input` are the last step's gates f_t and i_t,
+    float32 pytrees shaped like the parameters, kept for inspection and fed back as
+    f_{t-1}, i_{t-1}."""
+
+    lstm: Any
+    forget: Any
+    input: Any
+    skipped: jnp.ndarray
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@dataclasses.dataclass(frozen=True)
+class GatedLSTM:
+    """Gradient descent as an LSTM cell ("Optimization as a model for few-shot learning",
+    Ravi & Larochelle 2017, Sec. 3.1-3.2).
+
+    In an LSTM, c_t = f_t * c_{t-1} + i_t * z_t. With c_t = theta_t and z_t = -grad_t this is
+    gradient descent when f_t = 1 and i_t is the learning rate. Here both gates are learned,
+    per coordinate, from a first LSTM that reads x_t = [log-and-sign(grad_t),
+    log-and-sign(loss_t)]:
+
+        h_t = LSTM(x_t, h_{t-1})
+        f_t = sigmoid(W_f [h_t, theta_{t-1}, f_{t-1}] + b_f)
+        i_t = sigmoid(W_i [h_t, theta_{t-1}, i_{t-1}] + b_i)
+        theta_t = f_t * theta_{t-1} - i_t * grad_t
+
+    so the optax update is (f_t - 1) * theta_{t-1} - i_t * grad_t. The biases start at
+    `forget_bias_init` (f near 1) and `input_bias_init` (a small step) and the gate kernels
+    at scale `gate_kernel_scale`, so an untrained rule is close to gradient descent with
+    step sigmoid(input_bias_init). Needs the parameters and the loss (`value=`).
+    """
+
+    hidden_size: int = 20
+    preprocess_p: float = 10.0
+    forget_bias_init: float = 6.0
+    input_bias_init: float = -4.0
+    gate_kernel_scale: float = 1e-3
+
+    name: ClassVar[str] = "gated"
+    needs_params: ClassVar[bool] = True
+    needs_value: ClassVar[bool] = True
+
+    def __post_init__(self):
+        if self.hidden_size < 1:
+            raise ValueError(f"hidden_size must be positive, got {self.hidden_size}")
+        if self.preprocess_p <= 0:
+            raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
+
+    @property
+    def initial_learning_rate(self) -> float:
+        """The step of the untrained rule, sigmoid(input_bias_init)."""
+        return _sigmoid(self.input_bias_init)
+
+    def network(self) -> GatedUpdateNetwork:
+        return GatedUpdateNetwork(
+            self.hidden_size, self.forget_bias_init, self.input_bias_init, self.gate_kernel_scale
+        )
+
+    def init(self, key):
+        carries = zero_lstm_carries((), (self.hidden_size,))
+        scalar = jnp.zeros((), jnp.float32)
+        return self.network().init(key, carries, jnp.zeros((4,), jnp.float32), scalar, scalar, scalar)
+
+    def init_state(self, params) -> GatedLSTMState:
+        def full(value):
+            return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, jnp.float32), params)
+
+        lstm = jax.tree.map(lambda p: zero_lstm_carries(jnp.shape(p), (self.hidden_size,)), params)
+        return GatedLSTMState(
+            lstm=lstm,
+            forget=full(_sigmoid(self.forget_bias_init)),
+            input=full(self.initial_learning_rate),
+            skipped=jnp.zeros((), jnp.int32),
+        )
+
+    def step(self, meta_params, state: GatedLSTMState, grads, params, value):
+        network = self.network()
+        loss_features = log_and_sign(value, self.preprocess_p)
+
+        def leaf_update(grad, theta, carries, previous_forget, previous_input):
+            grad32 = grad.astype(jnp.float32)
+            theta32 = theta.astype(jnp.float32)
+            features = jnp.concatenate(
+                [
+                    log_and_sign(grad32, self.preprocess_p),
+                    jnp.broadcast_to(loss_features, grad.shape + (2,)),
+                ],
+                axis=-1,
+            )
+            carries, forget, input_gate = network.apply(
+                meta_params, carries, features, theta32, previous_forget, previous_input
+            )
+            update = (forget - 1.0) * theta32 - input_gate * grad32
+            return update.astype(grad.dtype), carries, forget, input_gate
+
+        updates, lstm, forget, input_gate = map_leaves(
+            leaf_update, 4, grads, params, state.lstm, state.forget, state.input
+        )
+        return updates, state._replace(lstm=lstm, forget=forget, input=input_gate)
