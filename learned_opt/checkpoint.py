@@ -72,7 +72,7 @@ def save(path: str | os.PathLike, rule: UpdateRule, meta_params, metadata: dict 
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "rule": rule.name,
-            "config": rule_config(rule),
+            "config": json.dumps(rule_config(rule)),
             "meta_params": serialization.to_state_dict(jax.device_get(meta_params)),
             "metadata": json.dumps(metadata or {}),
         }
@@ -124,8 +124,8 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
             f"this version of learned_opt reads version {FORMAT_VERSION}"
         )
     try:
-        stored_rule = rule_from_config(payload["rule"], payload["config"])
-    except (TypeError, ValueError) as error:
+        stored_rule = rule_from_config(payload["rule"], json.loads(payload["config"]))
+    except (TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f"{path} holds an architecture this library cannot build: {error}") from None
     if rule is not None and rule != stored_rule:
         raise CheckpointError(

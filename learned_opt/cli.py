@@ -63,7 +63,11 @@ def meta_train_command(args: argparse.Namespace) -> int:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
 
-        result = meta_train(rule, family, config, on_record=on_record, progress=not args.no_progress)
+        def on_best(step: int, meta_params) -> None:
+            checkpoint.save(out, rule, meta_params, metadata={**settings, "best_step": step})
+
+        result = meta_train(rule, family, config, on_record=on_record, on_best=on_best,
+                            progress=not args.no_progress)
     seconds = time.perf_counter() - start
     summary = {
         "task": args.task,

@@ -9,7 +9,8 @@ import jax
 import numpy as np
 import optax
 
-from learned_opt.meta.unroll import loss_curves
+from learned_opt.meta.unroll import init_inner_state, loss_curves, unroll
+from learned_opt.optimizers import gate_statistics
 from learned_opt.tasks.base import TaskFamily, sample_problems
 
 
@@ -58,3 +59,25 @@ def format_table(rows: Iterable[ResultRow], num_steps: int) -> str:
             f"| {row.log10_final_loss_mean:.3f} |"
         )
     return "\n".join(lines)
+
+
+def record_gates(family: TaskFamily, tx, data, key, num_steps: int, quantiles=(0.1, 0.5, 0.9),
+                 full_size: int = 64) -> dict:
+    """Trains one problem with a transform that contains the gated rule and records, after
+    every step, `gate_statistics` of its gates and the loss before the step.
+
+    Returns numpy arrays with a leading step axis: ``{"loss": (T,), "gates": {leaf path:
+    {statistic: (T, ...)}}}``.
+    """
+
+    def body(state, _):
+        state, losses = unroll(family, tx, state, 1)
+        return state, (losses[0], gate_statistics(state.opt_state, quantiles, full_size))
+
+    @jax.jit
+    def run(data, key):
+        state = init_inner_state(family, tx, data, key)
+        return jax.lax.scan(body, state, length=num_steps)[1]
+
+    losses, gates = jax.device_get(run(data, key))
+    return {"loss": np.asarray(losses), "gates": gates}

@@ -145,13 +145,15 @@ def meta_train(
     config: MetaTrainConfig = MetaTrainConfig(),
     *,
     on_record: Callable[[dict], None] | None = None,
+    on_best: Callable[[int, PyTree], None] | None = None,
     progress: bool = True,
 ) -> MetaTrainResult:
     """Meta-trains `rule` on `family` and returns the meta-parameters with the lowest
     validation loss (mean loss at step `horizon` on held-out validation problems).
 
     `on_record` receives every metrics record (dicts with a "kind" of "train" or
-    "validation") as soon as it is on the host.
+    "validation") as soon as it is on the host; `on_best(step, meta_params)` is called
+    whenever the validation loss reaches a new best, so a caller can checkpoint it.
     """
     init_key, task_key = jax.random.split(split_key(config.seed, "train"))
     meta_params = rule.init(init_key)
@@ -168,11 +170,13 @@ def meta_train(
         if on_record is not None:
             on_record(entry)
 
-    def validate(step: int, meta_params) -> float:
+    def validate(meta_params) -> float:
         loss = float(validation_loss(meta_params))
         return loss if np.isfinite(loss) else float("inf")
 
-    best_loss, best_step, best_params = validate(0, state.meta_params), 0, state.meta_params
+    best_loss, best_step, best_params = validate(state.meta_params), 0, state.meta_params
+    if on_best is not None:
+        on_best(0, best_params)
     record({"kind": "validation", "step": 0, "validation_loss": best_loss, "best_validation_loss": best_loss})
     pending: list[tuple[int, dict]] = []
     bar = tqdm(range(config.num_meta_steps), desc=f"meta-train {rule.name}", disable=not progress)
@@ -186,9 +190,11 @@ def meta_train(
             for done_step, done_metrics in jax.device_get(pending):
                 record({"kind": "train", "step": done_step, **{k: float(v) for k, v in done_metrics.items()}})
             pending = []
-            loss = validate(step + 1, state.meta_params)
+            loss = validate(state.meta_params)
             if loss < best_loss:
                 best_loss, best_step, best_params = loss, step + 1, state.meta_params
+                if on_best is not None:
+                    on_best(best_step, best_params)
             record({"kind": "validation", "step": step + 1, "validation_loss": loss, "best_validation_loss": best_loss})
             bar.set_postfix(meta_loss=f"{history[-2]['meta_loss']:.4g}", valid=f"{loss:.4g}", best=f"{best_loss:.4g}")
     return MetaTrainResult(best_params, best_loss, best_step, state.meta_params, history)

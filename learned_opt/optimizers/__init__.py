@@ -7,7 +7,7 @@ import dataclasses
 from learned_opt.optimizers.base import UpdateRule, map_leaves
 from learned_opt.optimizers.direct import DirectLSTM, DirectLSTMState
 from learned_opt.optimizers.export import learned_optimizer
-from learned_opt.optimizers.gated import GatedLSTM, GatedLSTMState
+from learned_opt.optimizers.gated import GatedLSTM, GatedLSTMState, find_gated_state, gate_statistics
 
 RULES: dict[str, type] = {DirectLSTM.name: DirectLSTM, GatedLSTM.name: GatedLSTM}
 
@@ -31,6 +31,8 @@ __all__ = [
     "GatedLSTMState",
     "RULES",
     "UpdateRule",
+    "find_gated_state",
+    "gate_statistics",
     "learned_optimizer",
     "map_leaves",
     "rule_config",

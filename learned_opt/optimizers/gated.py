@@ -117,3 +117,41 @@ class GatedLSTM:
             leaf_update, 4, grads, params, state.lstm, state.forget, state.input
         )
         return updates, state._replace(lstm=lstm, forget=forget, input=input_gate)
+
+
+def find_gated_state(opt_state) -> GatedLSTMState:
+    """The `GatedLSTMState` inside an optimizer state, also when the gated rule sits in an
+    `optax.chain` or `optax.MultiSteps`."""
+    found = [
+        node
+        for node in jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, GatedLSTMState))
+        if isinstance(node, GatedLSTMState)
+    ]
+    if len(found) != 1:
+        raise ValueError(f"Expected one gated LSTM optimizer state, found {len(found)}")
+    return found[0]
+
+
+def gate_statistics(opt_state, quantiles=(0.1, 0.5, 0.9), full_size: int = 64) -> dict[str, dict]:
+    """Summaries of the last step's gates, per parameter leaf (keyed by its path, such as
+    "['dense_0']['kernel']"): ``forget_mean``, ``input_mean``, ``forget_quantiles`` and
+    ``input_quantiles`` (at `quantiles`), and the full ``forget`` / ``input`` arrays for
+    leaves of at most `full_size` coordinates. Pure and jittable."""
+    state = find_gated_state(opt_state)
+    forget_leaves = jax.tree_util.tree_leaves_with_path(state.forget)
+    input_leaves = jax.tree.leaves(state.input)
+    levels = jnp.asarray(quantiles, jnp.float32)
+    statistics = {}
+    for (path, forget), input_gate in zip(forget_leaves, input_leaves):
+        if forget.size == 0:
+            continue
+        leaf = {
+            "forget_mean": jnp.mean(forget),
+            "input_mean": jnp.mean(input_gate),
+            "forget_quantiles": jnp.quantile(forget.ravel(), levels),
+            "input_quantiles": jnp.quantile(input_gate.ravel(), levels),
+        }
+        if forget.size <= full_size:
+            leaf["forget"], leaf["input"] = forget, input_gate
+        statistics[jax.tree_util.keystr(path)] = leaf
+    return statistics

@@ -1,0 +1,111 @@
+"""log_and_sign: the preprocessing of Andrychowicz et al. 2016, Appendix A."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from learned_opt.features import log_and_sign
+
+P = 10.0
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def expected(x: float, p: float = P) -> tuple[float, float]:
+    """The paper's formula, evaluated in float64."""
+    if abs(x) >= math.exp(-p):
+        return math.log(abs(x)) / p, float(np.sign(x))
+    return -1.0, math.exp(p) * x
+
+
+@pytest.mark.parametrize(
+    "x",
+    [1e30, -1e30, 1e10, 123.0, 1.0, -1.0, 0.5, 1e-3, -1e-4, 1e-5, -1e-10, 1e-30, -1e-30, 0.0, F32_MAX, -F32_MAX],
+)
+def test_values_match_formula(x):
+    out = np.asarray(log_and_sign(jnp.float32(x)))
+    assert out.shape == (2,)
+    first, second = expected(float(np.float32(x)))
+    np.testing.assert_allclose(out, [first, second], rtol=1e-5, atol=1e-30)
+
+
+def test_known_values():
+    out = np.asarray(log_and_sign(jnp.array([1.0, -1.0, 0.0, math.e, 1e-5])))
+    np.testing.assert_allclose(
+        out, [[0.0, 1.0], [0.0, -1.0], [-1.0, 0.0], [0.1, 1.0], [-1.0, math.exp(10) * 1e-5]], rtol=1e-6
+    )
+
+
+def test_small_branch_is_linear_and_keeps_sign():
+    x = jnp.array([1e-30, -1e-30, 1e-12, -1e-12])
+    out = np.asarray(log_and_sign(x))
+    np.testing.assert_array_equal(out[:, 0], -1.0)
+    np.testing.assert_allclose(out[:, 1], math.exp(P) * np.asarray(x), rtol=1e-6)
+    assert np.all(np.sign(out[:, 1]) == np.sign(np.asarray(x)))
+
+
+def test_continuous_at_threshold():
+    threshold = math.exp(-P)
+    below = np.asarray(log_and_sign(jnp.float32(threshold * (1 - 1e-4))))
+    above = np.asarray(log_and_sign(jnp.float32(threshold * (1 + 1e-4))))
+    np.testing.assert_allclose(below, [-1.0, 1.0], atol=1e-3)
+    np.testing.assert_allclose(above, [-1.0, 1.0], atol=1e-3)
+
+
+def test_other_p():
+    out = np.asarray(log_and_sign(jnp.array([100.0, 1e-3]), p=2.0))
+    np.testing.assert_allclose(out, [[math.log(100.0) / 2, 1.0], [-1.0, math.exp(2.0) * 1e-3]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (3, 4), (3, 3, 2, 4)])
+def test_shape_and_dtype(shape):
+    x = jax.random.normal(jax.random.PRNGKey(0), shape)
+    out = log_and_sign(x)
+    assert out.shape == shape + (2,)
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(out[..., 1]), np.sign(np.asarray(x)))
+
+
+def test_bfloat16_input():
+    x = jnp.array([1e30, -1e-30, 0.0, 3.0, 1e-5], jnp.bfloat16)
+    out = log_and_sign(x)
+    assert out.shape == (5, 2)
+    assert out.dtype == jnp.float32
+    assert np.all(np.isfinite(np.asarray(out)))
+    # Same as the float32 features of the same (rounded) values.
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(log_and_sign(x.astype(jnp.float32))))
+    np.testing.assert_allclose(np.asarray(out[0]), [math.log(1e30) / P, 1.0], rtol=1e-3)
+
+
+def test_finite_for_extreme_inputs():
+    x = jnp.array([0.0, -0.0, 1e-45, -1e-45, 1e-38, 1e-30, 1e30, -1e30, F32_MAX, -F32_MAX, jnp.inf, -jnp.inf])
+    out = np.asarray(log_and_sign(x))
+    assert np.all(np.isfinite(out))
+    # Infinities are clipped to float32's range: the features of +-max.
+    np.testing.assert_array_equal(out[-2], out[-4])
+    np.testing.assert_array_equal(out[-1], out[-3])
+    # Features stay in a modest range, which is the point of the preprocessing.
+    assert np.all(np.abs(out) <= math.log(F32_MAX) / P + 1e-6)
+
+
+@pytest.mark.parametrize("x", [0.0, 1e-30, -1e-30, 1e-10, -1e-6, 1.0, 1e30, -1e30])
+def test_gradient_finite(x):
+    jac = np.asarray(jax.jacfwd(log_and_sign)(jnp.float32(x)))
+    jac_rev = np.asarray(jax.jacrev(log_and_sign)(jnp.float32(x)))
+    assert np.all(np.isfinite(jac)) and np.all(np.isfinite(jac_rev))
+    np.testing.assert_allclose(jac, jac_rev, rtol=1e-6)
+    if abs(x) < math.exp(-P):
+        # Small branch: d/dx (-1, e^p x) = (0, e^p).
+        np.testing.assert_allclose(jac, [0.0, math.exp(P)], rtol=1e-6)
+    else:
+        # Large branch: d/dx (log|x| / p, sign x) = (1 / (p x), 0).
+        np.testing.assert_allclose(jac, [1.0 / (P * x), 0.0], rtol=1e-5)
+
+
+def test_gradient_of_sum_at_zero_vector():
+    grad = jax.grad(lambda x: jnp.sum(log_and_sign(x) ** 2))(jnp.zeros((4,)))
+    assert np.all(np.isfinite(np.asarray(grad)))
