@@ -1,7 +1,8 @@
 """learned_opt: learned optimizers in the "gradient descent as LSTM" family, for optax."""
 
+from learned_opt.checkpoint import CheckpointError, load, save
 from learned_opt.optimizers import DirectLSTM, GatedLSTM, learned_optimizer
 
 __version__ = "0.1.0"
 
-__all__ = ["DirectLSTM", "GatedLSTM", "learned_optimizer", "__version__"]
+__all__ = ["CheckpointError", "DirectLSTM", "GatedLSTM", "learned_optimizer", "load", "save", "__version__"]

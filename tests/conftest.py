@@ -56,15 +56,31 @@ def params():
     return make_params()
 
 
-_META_PARAMS: dict = {}
+# Compilation dominates the run time on CPU, so the transforms and their jitted update
+# functions are built once per session and shared by the tests.
+_OPTIMIZERS: dict = {}
+_JITTED: dict = {}
 
 
 def rule_and_meta(name: str):
     """(rule, meta_params from rule.init(PRNGKey(0))), cached per rule name."""
-    if name not in _META_PARAMS:
+    return optimizer(name)[:2]
+
+
+def optimizer(name: str):
+    """(rule, meta_params, learned_optimizer(rule, meta_params)), cached per rule name."""
+    if name not in _OPTIMIZERS:
         rule = {"direct": lo.DirectLSTM(), "gated": lo.GatedLSTM()}[name]
-        _META_PARAMS[name] = (rule, rule.init(jax.random.PRNGKey(0)))
-    return _META_PARAMS[name]
+        meta_params = rule.init(jax.random.PRNGKey(0))
+        _OPTIMIZERS[name] = (rule, meta_params, lo.learned_optimizer(rule, meta_params))
+    return _OPTIMIZERS[name]
+
+
+def cached_jit(fn):
+    """jax.jit(fn), one wrapper per function so that its compilations are reused."""
+    if fn not in _JITTED:
+        _JITTED[fn] = jax.jit(fn)
+    return _JITTED[fn]
 
 
 @pytest.fixture(params=["direct", "gated"])
@@ -72,6 +88,6 @@ def rule_meta(request):
     return rule_and_meta(request.param)
 
 
-@pytest.fixture(params=[pytest.param(lambda f: f, id="nojit"), pytest.param(jax.jit, id="jit")])
+@pytest.fixture(params=[pytest.param(lambda f: f, id="nojit"), pytest.param(cached_jit, id="jit")])
 def variant(request):
     return request.param

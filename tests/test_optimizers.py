@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import learned_opt as lo
-from conftest import LEAF_SHAPES, make_params, rule_and_meta, tree_allclose, tree_equal
+from conftest import LEAF_SHAPES, cached_jit, make_params, optimizer, tree_allclose, tree_equal
 
 MAGNITUDES = (1e-30, 1e-10, 1.0, 1e10, 1e30)
 LOSSES = (0.0, 1e-30, 1e-10, 1.0, 1e10, 1e30)
@@ -34,21 +34,34 @@ def grads_like(params, seed: int = 1, scale: float = 1.0):
 
 
 def transform(rule_meta):
-    rule, meta_params = rule_meta
-    return lo.learned_optimizer(rule, meta_params)
+    """The (cached) transform of `learned_optimizer(rule, rule.init(PRNGKey(0)))`."""
+    rule, _ = rule_meta
+    return optimizer(rule.name)[2]
 
 
 # --------------------------------------------------------------------------- numerics
 
 
-def test_updates_finite_for_extreme_gradients(rule_meta, variant):
-    """Every magnitude 1e-30..1e30, both signs, and zero, over several steps (the
-    recurrent state sees the extreme inputs too)."""
-    tx = transform(rule_meta)
+def extreme_grads(params):
+    """Every leaf cycles through +-1e-30 .. +-1e30 and 0 (coordinates are independent)."""
     magnitudes = np.array(MAGNITUDES, np.float32)
-    grad_vector = jnp.asarray(np.concatenate([magnitudes, -magnitudes, [0.0]]))
-    params = {"w": jnp.linspace(-1.0, 1.0, grad_vector.size), "b": jnp.zeros((3,))}
-    grads = {"w": grad_vector, "b": jnp.zeros((3,))}
+    values = np.concatenate([magnitudes, -magnitudes, [0.0]])
+    return jax.tree.map(lambda p: jnp.asarray(np.resize(values, p.shape), p.dtype), params)
+
+
+def test_extreme_grads_cover_every_magnitude():
+    conv = np.asarray(extreme_grads(make_params())["conv"]).ravel()
+    assert np.unique(conv).size == 2 * len(MAGNITUDES) + 1
+    assert conv.max() == np.float32(1e30) and conv.min() == np.float32(-1e30)
+    assert np.min(np.abs(conv[conv != 0])) == np.float32(1e-30)
+
+
+def test_updates_finite_for_extreme_gradients(rule_meta, variant, dtype):
+    """Every magnitude 1e-30..1e30, both signs, and zero, over several steps (the
+    recurrent state sees the extreme inputs too), for float32 and bfloat16."""
+    tx = transform(rule_meta)
+    params = make_params(dtype)
+    grads = extreme_grads(params)
     update = variant(tx.update)
     state = tx.init(params)
     for _ in range(3):
@@ -56,6 +69,7 @@ def test_updates_finite_for_extreme_gradients(rule_meta, variant):
         assert all_finite(updates)
         assert all_finite(state)
         params = optax.apply_updates(params, updates)
+        assert all_finite(params)
     assert int(state.skipped) == 0
 
 
@@ -65,7 +79,7 @@ def test_updates_finite_for_uniform_gradient(rule_meta, magnitude):
     tx = transform(rule_meta)
     params = make_params()
     grads = jax.tree.map(lambda p: jnp.full(p.shape, magnitude, p.dtype), params)
-    updates, state = jax.jit(tx.update)(grads, tx.init(params), params, value=1.0)
+    updates, state = cached_jit(tx.update)(grads, tx.init(params), params, value=1.0)
     assert all_finite(updates)
     assert all_finite(state)
     assert int(state.skipped) == 0
@@ -73,11 +87,9 @@ def test_updates_finite_for_uniform_gradient(rule_meta, magnitude):
 
 @pytest.mark.parametrize("value", LOSSES)
 def test_gated_finite_for_extreme_losses(variant, value):
-    rule, meta_params = rule_and_meta("gated")
-    tx = lo.learned_optimizer(rule, meta_params)
-    magnitudes = np.array(MAGNITUDES, np.float32)
-    params = {"w": jnp.linspace(-1.0, 1.0, 2 * magnitudes.size + 1)}
-    grads = {"w": jnp.asarray(np.concatenate([magnitudes, -magnitudes, [0.0]]))}
+    _, _, tx = optimizer("gated")
+    params = make_params()
+    grads = extreme_grads(params)
     update = variant(tx.update)
     state = tx.init(params)
     for _ in range(2):
@@ -92,7 +104,7 @@ def test_gated_loss_changes_update():
     """The loss is an input of the gated rule, not ignored."""
     rule = lo.GatedLSTM(gate_kernel_scale=1.0)
     tx = lo.learned_optimizer(rule, rule.init(jax.random.PRNGKey(0)))
-    params = make_params()
+    params = {"matrix": jnp.ones((3, 4))}
     grads = grads_like(params)
     state = tx.init(params)
     low, _ = tx.update(grads, state, params, value=1e-3)
@@ -110,7 +122,7 @@ def test_structure_shapes_dtypes(rule_meta, variant, dtype):
     state = tx.init(params)
     update = variant(tx.update)
     for _ in range(2):
-        updates, state = update(grads, state, params, value=jnp.float32(2.0))
+        updates, state = update(grads, state, params, value=2.0)
         assert jax.tree.structure(updates) == jax.tree.structure(params)
         for u, p in zip(jax.tree.leaves(updates), jax.tree.leaves(params)):
             assert u.shape == p.shape
@@ -126,8 +138,7 @@ def test_structure_shapes_dtypes(rule_meta, variant, dtype):
 
 
 def test_gated_state_gates_shaped_like_params(dtype):
-    rule, meta_params = rule_and_meta("gated")
-    tx = lo.learned_optimizer(rule, meta_params)
+    rule, _, tx = optimizer("gated")
     params = make_params(dtype)
     updates, state = tx.update(grads_like(params), tx.init(params), params, value=1.0)
     for gates in (state.forget, state.input):
@@ -139,8 +150,7 @@ def test_gated_state_gates_shaped_like_params(dtype):
 
 def test_gated_update_follows_gate_equation():
     """update = (f_t - 1) * theta_{t-1} - i_t * grad_t with the gates kept in the state."""
-    rule, meta_params = rule_and_meta("gated")
-    tx = lo.learned_optimizer(rule, meta_params)
+    rule, _, tx = optimizer("gated")
     params = make_params()
     grads = grads_like(params)
     updates, state = tx.update(grads, tx.init(params), params, value=1.0)
@@ -151,8 +161,7 @@ def test_gated_update_follows_gate_equation():
 
 
 def test_direct_ignores_params_and_value():
-    rule, meta_params = rule_and_meta("direct")
-    tx = lo.learned_optimizer(rule, meta_params)
+    rule, _, tx = optimizer("direct")
     params = make_params()
     grads = grads_like(params)
     state = tx.init(params)
@@ -187,16 +196,16 @@ def test_chain_with_clip_decay_and_schedule(rule_meta):
     )
     params = make_params()
     chained_update = jax.jit(chained.update)
-    tx_update = jax.jit(tx.update)
+    tx_update = cached_jit(tx.update)
     chained_state = chained.init(params)
     tx_state = tx.init(params)
     for step in range(3):
         grads = grads_like(params, seed=step, scale=10.0)  # global norm well above 1
-        value = jnp.float32(5.0 - step)
+        value = 5.0 - step
         updates, chained_state = chained_update(grads, chained_state, params, value=value, unknown_kw=7)
         assert all_finite(updates)
 
-        norm = optax.global_norm(grads)
+        norm = optax.tree.norm(grads)
         assert norm > 1.0
         clipped = jax.tree.map(lambda g: g / norm, grads)
         decayed = jax.tree.map(lambda g, p: g + decay * p, clipped, params)
@@ -211,20 +220,22 @@ def test_chain_with_clip_decay_and_schedule(rule_meta):
     np.testing.assert_allclose(float(schedule(2)), 0.82, rtol=1e-6)  # the last step was scaled
 
 
-def test_multisteps_accumulates(rule_meta, variant):
+def test_multisteps_accumulates(rule_meta):
+    # MultiSteps switches with lax.cond, which compiles both branches even outside jit, so
+    # only the jitted variant is run.
     tx = transform(rule_meta)
     multi = optax.MultiSteps(tx, 2)
     params = make_params()
     g1, g2 = grads_like(params, seed=1), grads_like(params, seed=2)
-    update = variant(multi.update)
+    update = jax.jit(multi.update)
     state = multi.init(params)
 
-    first, state = update(g1, state, params, value=jnp.float32(2.0))
+    first, state = update(g1, state, params, value=2.0)
     assert_all_zero(first)
-    second, state = update(g2, state, params, value=jnp.float32(1.5))
+    second, state = update(g2, state, params, value=1.5)
 
     mean = jax.tree.map(lambda a, b: (a + b) / 2, g1, g2)
-    expected, expected_state = tx.update(mean, tx.init(params), params, value=jnp.float32(1.5))
+    expected, expected_state = tx.update(mean, tx.init(params), params, value=1.5)
     tree_allclose(second, expected, rtol=1e-4, atol=1e-7)
     assert np.any(np.asarray(second["matrix"]) != 0.0)
     tree_allclose(state.inner_opt_state, expected_state, rtol=1e-4, atol=1e-7)
@@ -234,24 +245,22 @@ def test_multisteps_accumulates(rule_meta, variant):
 
 
 def test_gated_without_value_raises(variant):
-    rule, meta_params = rule_and_meta("gated")
-    tx = lo.learned_optimizer(rule, meta_params)
+    rule, _, tx = optimizer("gated")
     params = make_params()
     with pytest.raises(ValueError, match="value"):
         variant(tx.update)(grads_like(params), tx.init(params), params)
 
 
 def test_gated_without_params_raises(variant):
-    rule, meta_params = rule_and_meta("gated")
-    tx = lo.learned_optimizer(rule, meta_params)
+    rule, _, tx = optimizer("gated")
     params = make_params()
     with pytest.raises(ValueError, match="parameters"):
         variant(tx.update)(grads_like(params), tx.init(params), None, value=1.0)
 
 
 def test_gated_in_chain_without_value_raises():
-    rule, meta_params = rule_and_meta("gated")
-    chained = optax.chain(optax.clip_by_global_norm(1.0), lo.learned_optimizer(rule, meta_params))
+    _, _, tx = optimizer("gated")
+    chained = optax.chain(optax.clip_by_global_norm(1.0), tx)
     params = make_params()
     with pytest.raises(ValueError, match="value"):
         jax.jit(chained.update)(grads_like(params), chained.init(params), params)
@@ -293,11 +302,10 @@ def test_non_finite_gradient_skips_step(rule_meta, variant, bad):
 
 @pytest.mark.parametrize("bad", [jnp.nan, jnp.inf])
 def test_gated_non_finite_loss_skips_step(variant, bad):
-    rule, meta_params = rule_and_meta("gated")
-    tx = lo.learned_optimizer(rule, meta_params)
+    rule, _, tx = optimizer("gated")
     params = make_params()
     state = tx.init(params)
-    updates, new_state = variant(tx.update)(grads_like(params), state, params, value=jnp.float32(bad))
+    updates, new_state = variant(tx.update)(grads_like(params), state, params, value=float(bad))
     assert_all_zero(updates)
     assert int(new_state.skipped) == 1
     tree_equal(new_state._replace(skipped=0), state._replace(skipped=0))
@@ -308,7 +316,7 @@ def test_non_finite_gradient_bfloat16(rule_meta):
     params = make_params(jnp.bfloat16)
     grads = grads_like(params)
     grads["vector"] = grads["vector"].at[0].set(jnp.nan)
-    updates, state = jax.jit(tx.update)(grads, tx.init(params), params, value=1.0)
+    updates, state = cached_jit(tx.update)(grads, tx.init(params), params, value=1.0)
     assert_all_zero(updates)
     assert int(state.skipped) == 1
     new_params = optax.apply_updates(params, updates)
@@ -319,14 +327,14 @@ def test_non_finite_gradient_bfloat16(rule_meta):
 
 
 def test_deterministic(rule_meta, variant):
-    rule, _ = rule_meta
+    rule, meta_params = rule_meta
+    tree_equal(rule.init(jax.random.PRNGKey(0)), meta_params)
+    tx = transform(rule_meta)
     params = make_params()
     grads = grads_like(params)
+    update = variant(tx.update)
 
     def run():
-        meta_params = rule.init(jax.random.PRNGKey(0))
-        tx = lo.learned_optimizer(rule, meta_params)
-        update = variant(tx.update)
         state = tx.init(params)
         outputs = []
         for _ in range(2):

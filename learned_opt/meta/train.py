@@ -121,7 +121,7 @@ def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig
             keep(meta_params, state.meta_params), keep(outer_state, state.outer_state), tasks, state.key,
             state.step + 1,
         )
-        metrics = {"meta_loss": meta_loss, "grad_norm": optax.global_norm(grads), "skipped": (~finite).astype(jnp.int32)}
+        metrics = {"meta_loss": meta_loss, "grad_norm": optax.tree.norm(grads), "skipped": (~finite).astype(jnp.int32)}
         return new_state, metrics
 
     return meta_step

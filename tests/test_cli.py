@@ -1,0 +1,58 @@
+"""The `learned-opt` command: meta-train writes a usable checkpoint; evaluate writes the table."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from learned_opt import checkpoint
+from learned_opt.cli import main
+
+
+def test_meta_train_then_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["meta-train", "--task", "quadratic", "--rule", "direct", "--out", str(run), "--meta-steps", "20",
+                 "--num-tasks", "8", "--validate-every", "10", "--validation-problems", "8", "--no-progress",
+                 "--json", str(tmp_path / "train.json")])
+    assert code == 0
+    summary = json.loads((tmp_path / "train.json").read_text())
+    assert summary["best_validation_loss"] <= summary["initial_validation_loss"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["kind"] == "train" for r in records) == 20
+    assert [r["step"] for r in records if r["kind"] == "validation"] == [0, 10, 20]
+    loaded = checkpoint.load(run)
+    assert loaded.rule.name == "direct" and loaded.metadata["best_step"] == summary["best_step"]
+
+    code = main(["evaluate", "--checkpoint", str(run), "--task", "quadratic", "--num-problems", "10",
+                 "--tuning-problems", "10", "--steps", "20", "--baselines", "adam", "sgd",
+                 "--json", str(tmp_path / "eval.json")])
+    assert code == 0
+    rows = json.loads((tmp_path / "eval.json").read_text())
+    assert [r["optimizer"] for r in rows] == ["learned (direct)", "adam", "sgd"]
+    for row in rows:
+        assert {"optimizer", "learning_rate", "final_loss_mean", "final_loss_ci95"} <= set(row)
+        assert row["final_loss_mean"] > 0 and row["final_loss_ci95"] >= 0
+    assert rows[0]["learning_rate"] is None and rows[1]["learning_rate"] > 0
+    table = capsys.readouterr().out
+    assert "| learned (direct) | learned |" in table and "| adam |" in table
+
+
+def test_evaluate_reports_a_damaged_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "optimizer.msgpack"
+    bad.write_bytes(b"\x00not a checkpoint")
+    assert main(["evaluate", "--checkpoint", str(bad), "--baselines"]) == 2
+    assert "damaged" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["meta-train", "evaluate"])
+def test_help(command):
+    result = subprocess.run([sys.executable, "-m", "learned_opt.cli", command, "--help"], capture_output=True,
+                            text=True, check=True)
+    assert "usage: learned-opt " + command in result.stdout
+    assert "--json" in result.stdout
+
+
+def test_bad_option_is_rejected(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["meta-train", "--out", str(tmp_path), "--meta-steps", "0"])
