@@ -44,7 +44,7 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
     return path / CHECKPOINT_FILENAME if path.is_dir() else path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write-then-rename, so a crash never leaves a half-written checkpoint behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -78,7 +78,7 @@ def save(path: str | os.PathLike, rule: UpdateRule, meta_params, metadata: dict 
         }
     )
     envelope = serialization.msgpack_serialize({"sha256": hashlib.sha256(body).hexdigest(), "body": body})
-    _atomic_write(path, envelope)
+    atomic_write(path, envelope)
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,55 +36,95 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _kept_metrics(path: Path, up_to_step: int | None) -> list[str]:
+    """Lines of an existing metrics log up to a resumed step (later ones will be rewritten)."""
+    if up_to_step is None or not path.is_file():
+        return []
+    return [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= up_to_step]
+
+
 def meta_train_command(args: argparse.Namespace) -> int:
-    from learned_opt.meta import MetaTrainConfig, meta_train
+    if args.num_processes > 1:
+        from learned_opt.meta.sharding import initialize_distributed
+
+        initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+    import jax
+
+    from learned_opt.meta import MetaTrainConfig, meta_train, train_state_step
 
     rule = RULES[args.rule]()
     family = task_family(args.task)
-    config = MetaTrainConfig(
-        num_meta_steps=args.meta_steps,
-        num_tasks=args.num_tasks,
-        horizon=args.horizon,
-        truncation_length=args.truncation,
-        meta_learning_rate=args.meta_lr,
-        max_grad_norm=args.max_grad_norm,
-        second_order=args.second_order,
-        validate_every=args.validate_every,
-        num_validation_problems=args.validation_problems,
-        seed=args.seed,
-    )
+    try:
+        config = MetaTrainConfig(
+            num_meta_steps=args.meta_steps,
+            num_tasks=args.num_tasks,
+            horizon=args.horizon,
+            truncation_length=args.truncation,
+            truncation_schedule=args.truncation_schedule,
+            min_truncation_length=args.min_truncation,
+            estimator=args.estimator,
+            es_std=args.es_std,
+            meta_learning_rate=args.meta_lr,
+            max_grad_norm=args.max_grad_norm,
+            second_order=args.second_order,
+            remat=args.remat,
+            validate_every=args.validate_every,
+            num_validation_problems=args.validation_problems,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        raise SystemExit(f"learned-opt meta-train: error: {error}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    writer = jax.process_index() == 0
     settings = {"task": args.task, "rule": rule.name, "rule_config": rule_config(rule),
-                "meta_train_config": dataclasses.asdict(config), "command": sys.argv}
-    (out / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
+                "meta_train_config": dataclasses.asdict(config)}
+    resumed_step = train_state_step(out) if args.resume else None
+    kept = _kept_metrics(out / "metrics.jsonl", resumed_step)
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({**settings, "command": sys.argv}, indent=2) + "\n")
+        (out / "metrics.jsonl").write_text("".join(line + "\n" for line in kept))
     start = time.perf_counter()
-    with open(out / "metrics.jsonl", "w") as metrics:
+    with open(out / "metrics.jsonl", "a") if writer else open(os.devnull, "w") as metrics:
         def on_record(record: dict) -> None:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
 
         def on_best(step: int, meta_params) -> None:
-            checkpoint.save(out, rule, meta_params, metadata={**settings, "best_step": step})
+            if writer:
+                checkpoint.save(out, rule, meta_params, metadata={**settings, "best_step": step})
 
-        result = meta_train(rule, family, config, on_record=on_record, on_best=on_best,
-                            progress=not args.no_progress)
+        result = meta_train(rule, family, config, run_dir=out, resume=args.resume, on_record=on_record,
+                            on_best=on_best, progress=not args.no_progress)
     seconds = time.perf_counter() - start
+    validations = [json.loads(line) for line in kept if json.loads(line)["kind"] == "validation"]
+    validations += [r for r in result.history if r["kind"] == "validation"]
     summary = {
         "task": args.task,
         "rule": rule.name,
         "best_validation_loss": result.best_validation_loss,
         "best_step": result.best_step,
-        "initial_validation_loss": result.history[0]["validation_loss"],
+        "initial_validation_loss": validations[0]["validation_loss"],
+        "resumed_from_step": resumed_step,
+        "skipped_meta_steps": int(sum(r.get("skipped", 0) for r in result.history)),
         "seconds": seconds,
     }
-    path = checkpoint.save(out, rule, result.best_meta_params, metadata={**settings, **summary})
-    print(
-        f"meta-trained '{rule.name}' on '{args.task}' in {seconds:.0f}s: validation loss "
-        f"{summary['initial_validation_loss']:.4g} (untrained) -> {result.best_validation_loss:.4g} "
-        f"(best, step {result.best_step}); wrote {path}"
-    )
-    _write_json(args.json, summary)
+    if writer:
+        path = checkpoint.save(out, rule, result.best_meta_params, metadata={**settings, **summary})
+        print(
+            f"meta-trained '{rule.name}' on '{args.task}' in {seconds:.0f}s: validation loss "
+            f"{summary['initial_validation_loss']:.4g} (untrained) -> {result.best_validation_loss:.4g} "
+            f"(best, step {result.best_step}); wrote {path}"
+        )
+        _write_json(args.json, summary)
+    return 0
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    from learned_opt.plotting import plot_metrics
+
+    path = plot_metrics(args.metrics, args.out)
+    print(f"wrote {path}")
     return 0
 
 
@@ -128,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="meta-train an update rule on a task family and save the best checkpoint",
         description="Meta-train an update rule by truncated backpropagation through unrolled inner "
         "training. Writes OUT/optimizer.msgpack (the meta-parameters with the best validation loss), "
-        "OUT/metrics.jsonl and OUT/config.json.",
+        "OUT/metrics.jsonl, OUT/config.json and OUT/train_state.msgpack (the full training state, for "
+        "--resume). The task batch is sharded over all JAX devices; several hosts join with "
+        "--num-processes/--process-id/--coordinator-address.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     train.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
@@ -139,13 +182,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-tasks", type=_positive_int, default=64, help="tasks per meta-step")
     train.add_argument("--horizon", type=_positive_int, default=100, help="inner steps per task")
     train.add_argument("--truncation", type=_positive_int, default=20, help="inner steps per truncation")
+    train.add_argument("--truncation-schedule", choices=["fixed", "random"], default="fixed",
+                       help="fixed truncations, or lengths drawn uniformly from [--min-truncation, --truncation]")
+    train.add_argument("--min-truncation", type=_positive_int, default=1, help="shortest random truncation")
+    train.add_argument("--estimator", choices=["tbptt", "es", "pes"], default="tbptt",
+                       help="meta-gradient estimator: truncated backpropagation, antithetic ES, persistent ES")
+    train.add_argument("--es-std", type=_positive_float, default=0.01, help="perturbation scale of ES and PES")
     train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
     train.add_argument("--max-grad-norm", type=_positive_float, default=10.0, help="meta-gradient clipping norm")
     train.add_argument("--second-order", action="store_true",
                        help="backpropagate through the optimizee's gradient (default: first order, as in the paper)")
+    train.add_argument("--remat", action="store_true",
+                       help="rematerialise inner steps in the backward pass (less memory, more compute)")
     train.add_argument("--validate-every", type=_positive_int, default=50, help="meta-steps between validations")
     train.add_argument("--validation-problems", type=_positive_int, default=100, help="held-out validation problems")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from OUT/train_state.msgpack if present (saved at every validation)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--num-processes", type=_positive_int, default=1, help="processes of a multi-host run")
+    train.add_argument("--process-id", type=int, default=0, help="this process's rank in a multi-host run")
+    train.add_argument("--coordinator-address", default="127.0.0.1:12355",
+                       help="host:port of process 0 in a multi-host run (jax.distributed)")
     train.add_argument("--json", metavar="PATH", help="also write a JSON summary here")
     train.set_defaults(handler=meta_train_command)
 
@@ -168,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="baselines to tune and run")
     evaluate.add_argument("--json", metavar="PATH", help="write the table rows as JSON here")
     evaluate.set_defaults(handler=evaluate_command)
+
+    plot = commands.add_parser(
+        "plot",
+        help="plot the meta-loss and validation loss of a metrics log",
+        description="Write a PNG of meta-loss (per meta-step) and validation loss from a metrics.jsonl.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    plot.add_argument("metrics", help="a metrics.jsonl, or the run directory holding one")
+    plot.add_argument("--out", help="PNG to write (default: metrics.png beside the log)")
+    plot.set_defaults(handler=plot_command)
     return parser
 
 

@@ -1,68 +1,103 @@
-"""The outer loop: truncated backpropagation through unrolled inner training, with Adam.
+"""The outer loop: meta-gradients over truncated inner training, applied with Adam.
 
 Andrychowicz et al. 2016, Sec. 2 and 3: the meta-loss of one truncation is
 L(phi) = E_f [ sum_{t=1..T} w_t f(theta_t) ] with w_t = 1, averaged over a batch of tasks;
 the optimizee parameters and the optimizer's recurrent states carry over from one
-truncation to the next until the task's horizon is reached, when the tasks are redrawn.
+truncation to the next until a task reaches its horizon, when it is redrawn.
+
+The whole meta-training state (meta-parameters, outer optimizer state, in-flight tasks,
+estimator state, random key, step, best-so-far) is one pytree, saved atomically at every
+validation when a run directory is given, so that a run killed at any moment and resumed
+ends with exactly the meta-parameters of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import serialization
 from tqdm.auto import tqdm
 
+from learned_opt.checkpoint import CheckpointError, atomic_write
+from learned_opt.meta import estimators, sharding
 from learned_opt.meta.unroll import InnerState, init_inner_state, loss_curves, unroll
-from learned_opt.optimizers import UpdateRule, learned_optimizer
+from learned_opt.optimizers import UpdateRule, learned_optimizer, rule_config
 from learned_opt.tasks.base import TaskFamily, sample_problems, sample_task_data, split_key
 
 PyTree = Any
+TRAIN_STATE_FILENAME = "train_state.msgpack"
+TRAIN_STATE_FORMAT = "learned_opt.train_state"
+TRAIN_STATE_VERSION = 1
+TRUNCATION_SCHEDULES = ("fixed", "random")
 
 
 @dataclasses.dataclass(frozen=True)
 class MetaTrainConfig:
-    """Settings of one meta-training run. `num_meta_steps` counts outer updates, one per
-    truncation of `truncation_length` inner steps on `num_tasks` tasks."""
+    """Settings of one meta-training run.
+
+    `num_meta_steps` counts outer updates, one per truncation of `truncation_length` inner
+    steps on `num_tasks` tasks ("random" schedule: a length drawn uniformly from
+    [min_truncation_length, truncation_length] at every meta-step). `estimator` is one of
+    "tbptt", "es", "pes" (see `learned_opt.meta.estimators`); the evolution strategies use
+    `num_tasks / 2` antithetic pairs with perturbation scale `es_std`.
+    """
 
     num_meta_steps: int = 1000
     num_tasks: int = 64
     horizon: int = 100
     truncation_length: int = 20
+    truncation_schedule: str = "fixed"
+    min_truncation_length: int = 1
+    estimator: str = "tbptt"
+    es_std: float = 0.01
     meta_learning_rate: float = 3e-3
     max_grad_norm: float = 10.0
     second_order: bool = False
+    remat: bool = False
     validate_every: int = 50
     num_validation_problems: int = 100
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("num_meta_steps", "num_tasks", "horizon", "truncation_length", "validate_every",
-                     "num_validation_problems"):
+        for name in ("num_meta_steps", "num_tasks", "horizon", "truncation_length", "min_truncation_length",
+                     "validate_every", "num_validation_problems"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.horizon % self.truncation_length:
+        if self.truncation_schedule not in TRUNCATION_SCHEDULES:
+            raise ValueError(f"truncation_schedule must be one of {TRUNCATION_SCHEDULES}, got {self.truncation_schedule!r}")
+        if self.truncation_schedule == "fixed" and self.horizon % self.truncation_length:
             raise ValueError(
-                f"horizon ({self.horizon}) must be a multiple of truncation_length ({self.truncation_length})"
+                f"horizon ({self.horizon}) must be a multiple of truncation_length ({self.truncation_length}) "
+                "with the fixed truncation schedule"
             )
-        if self.meta_learning_rate <= 0 or self.max_grad_norm <= 0:
-            raise ValueError("meta_learning_rate and max_grad_norm must be positive")
-
-    @property
-    def truncations_per_task(self) -> int:
-        return self.horizon // self.truncation_length
+        if self.min_truncation_length > self.truncation_length:
+            raise ValueError("min_truncation_length must not exceed truncation_length")
+        if self.estimator not in estimators.ESTIMATORS:
+            raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, got {self.estimator!r}")
+        if estimators.is_antithetic(self.estimator) and self.num_tasks % 2:
+            raise ValueError(f"the {self.estimator} estimator needs an even num_tasks (antithetic pairs)")
+        if self.meta_learning_rate <= 0 or self.max_grad_norm <= 0 or self.es_std <= 0:
+            raise ValueError("meta_learning_rate, max_grad_norm and es_std must be positive")
 
 
 class MetaTrainState(NamedTuple):
     meta_params: PyTree
     outer_state: PyTree
     tasks: InnerState  # batched over tasks
+    estimator_state: PyTree
     key: jax.Array
     step: jax.Array
+    best_meta_params: PyTree
+    best_validation_loss: jax.Array
+    best_step: jax.Array
 
 
 class MetaTrainResult(NamedTuple):
@@ -78,53 +113,103 @@ def outer_optimizer(config: MetaTrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.meta_learning_rate))
 
 
-def truncation_meta_loss(meta_params, rule: UpdateRule, family: TaskFamily, tasks: InnerState,
-                         truncation_length: int, second_order: bool):
-    """Mean over tasks of sum_{t=1..T} f(theta_t) for one truncation; also the new tasks."""
-    tx = learned_optimizer(rule, meta_params)
-    tasks, losses = jax.vmap(lambda task: unroll(family, tx, task, truncation_length, second_order))(tasks)
-    return jnp.mean(jnp.sum(losses[:, 1:], axis=1)), tasks
-
-
-def fresh_tasks(rule: UpdateRule, family: TaskFamily, key, num_tasks: int) -> InnerState:
-    """A batch of newly drawn tasks at step 0 with fresh optimizer states."""
+def fresh_tasks(rule: UpdateRule, family: TaskFamily, key, num_tasks: int, antithetic: bool = False) -> InnerState:
+    """Newly drawn tasks at step 0 with fresh optimizer states. Antithetic batches hold
+    each problem twice: tasks [0, P) and [P, 2P) are the same P problems."""
+    num_problems = num_tasks // 2 if antithetic else num_tasks
     data_key, run_key = jax.random.split(key)
-    data = sample_task_data(family, data_key, num_tasks)
+    data = sample_task_data(family, data_key, num_problems)
     tx = learned_optimizer(rule, None)  # init_state does not read meta-parameters
-    return jax.vmap(lambda d, k: init_inner_state(family, tx, d, k))(data, jax.random.split(run_key, num_tasks))
+    tasks = jax.vmap(lambda d, k: init_inner_state(family, tx, d, k))(data, jax.random.split(run_key, num_problems))
+    if antithetic:
+        tasks = jax.tree.map(lambda x: jnp.concatenate([x, x]), tasks)
+    return tasks
 
 
 def _tree_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig):
+def _select_tasks(replace: jax.Array, new: InnerState, old: InnerState) -> InnerState:
+    def select(n, o):
+        return jnp.where(replace.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+
+    return jax.tree.map(select, new, old)
+
+
+def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig, meta_params,
+                             tasks: InnerState, batched: bool, active_steps=None):
+    """sum_{t=1..T} f(theta_t) over one truncation, for every task, and the advanced tasks.
+    With `batched`, meta_params has a leading task axis (one perturbed copy per task)."""
+
+    def one_task(params, task):
+        tx = learned_optimizer(rule, params)
+        random_schedule = config.truncation_schedule == "random"
+        task, losses = unroll(
+            family, tx, task, config.truncation_length, config.second_order,
+            active_steps=active_steps if random_schedule else None,
+            horizon=config.horizon if random_schedule else None,
+            remat=config.remat,
+        )
+        return jnp.sum(losses[1:]), task
+
+    return jax.vmap(one_task, in_axes=(0 if batched else None, 0))(meta_params, tasks)
+
+
+def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig, mesh=None):
     """The jitted meta-step: one truncation on every task, one outer update.
 
     A step whose meta-loss or meta-gradient is not finite leaves the meta-parameters and
-    the outer state unchanged and reports ``skipped = 1``.
+    the outer state unchanged and reports ``skipped = 1``. Tasks that reached the horizon,
+    or whose truncation loss is not finite (``tasks_reset`` counts these), are redrawn.
     """
     outer = outer_optimizer(config)
-    loss_and_grad = jax.value_and_grad(truncation_meta_loss, has_aux=True)
+    mesh = mesh if mesh is not None else sharding.task_mesh()
+    antithetic = estimators.is_antithetic(config.estimator)
 
-    @jax.jit
     def meta_step(state: MetaTrainState):
-        (meta_loss, tasks), grads = loss_and_grad(
-            state.meta_params, rule, family, state.tasks, config.truncation_length, config.second_order
+        key, estimate_key, reset_key, length_key = jax.random.split(state.key, 4)
+        active_steps = jax.random.randint(length_key, (), config.min_truncation_length, config.truncation_length + 1)
+        per_task_loss = functools.partial(per_task_truncation_loss, rule, family, config, active_steps=active_steps)
+        meta_loss, losses, grads, tasks, estimator_state = estimators.estimate(
+            config.estimator, per_task_loss, state.meta_params, state.tasks, state.estimator_state, estimate_key,
+            config.es_std,
         )
         finite = jnp.isfinite(meta_loss) & _tree_finite(grads)
         grads = jax.tree.map(lambda g: jnp.where(finite, g, 0.0), grads)
         updates, outer_state = outer.update(grads, state.outer_state, state.meta_params)
         meta_params = optax.apply_updates(state.meta_params, updates)
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
-        new_state = MetaTrainState(
-            keep(meta_params, state.meta_params), keep(outer_state, state.outer_state), tasks, state.key,
-            state.step + 1,
+
+        def keep(new, old):
+            return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+
+        diverged = ~jnp.isfinite(losses)
+        redraw = diverged | (tasks.step >= config.horizon)
+        if antithetic:
+            pair_redraw = jnp.split(redraw, 2)
+            pair_redraw = pair_redraw[0] | pair_redraw[1]
+            redraw = jnp.concatenate([pair_redraw, pair_redraw])
+            estimator_state = estimators.reset_estimator_state(config.estimator, estimator_state, pair_redraw)
+        tasks = _select_tasks(redraw, fresh_tasks(rule, family, reset_key, config.num_tasks, antithetic), tasks)
+        tasks = jax.lax.with_sharding_constraint(tasks, sharding.sharded(mesh))
+        new_state = state._replace(
+            meta_params=keep(meta_params, state.meta_params),
+            outer_state=keep(outer_state, state.outer_state),
+            tasks=tasks,
+            estimator_state=estimator_state,
+            key=key,
+            step=state.step + 1,
         )
-        metrics = {"meta_loss": meta_loss, "grad_norm": optax.tree.norm(grads), "skipped": (~finite).astype(jnp.int32)}
+        metrics = {
+            "meta_loss": meta_loss,
+            "grad_norm": optax.tree.norm(grads),
+            "skipped": (~finite).astype(jnp.int32),
+            "tasks_reset": jnp.sum(diverged).astype(jnp.int32),
+            "truncation_length": active_steps if config.truncation_schedule == "random" else config.truncation_length,
+        }
         return new_state, metrics
 
-    return meta_step
+    return jax.jit(meta_step)
 
 
 def make_validation_loss(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig):
@@ -139,11 +224,90 @@ def make_validation_loss(rule: UpdateRule, family: TaskFamily, config: MetaTrain
     return validation_loss
 
 
+def initial_state(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig) -> MetaTrainState:
+    """The meta-training state at step 0, on the host."""
+    init_key, task_key, run_key = jax.random.split(split_key(config.seed, "train"), 3)
+    meta_params = rule.init(init_key)
+    tasks = fresh_tasks(rule, family, task_key, config.num_tasks, estimators.is_antithetic(config.estimator))
+    state = MetaTrainState(
+        meta_params=meta_params,
+        outer_state=outer_optimizer(config).init(meta_params),
+        tasks=tasks,
+        estimator_state=estimators.init_estimator_state(config.estimator, meta_params, config.num_tasks),
+        key=run_key,
+        step=jnp.zeros((), jnp.int32),
+        best_meta_params=meta_params,
+        best_validation_loss=jnp.asarray(jnp.inf, jnp.float32),
+        best_step=jnp.zeros((), jnp.int32),
+    )
+    return jax.device_get(state)
+
+
+def state_shardings(state: MetaTrainState, mesh) -> MetaTrainState:
+    """Tasks split over the mesh, everything else replicated."""
+    everything_replicated = jax.tree.map(lambda _: sharding.replicated(mesh), state)
+    return everything_replicated._replace(tasks=jax.tree.map(lambda _: sharding.sharded(mesh), state.tasks))
+
+
+def _run_identity(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig) -> str:
+    """What a resumed run must share with the run that wrote the state (all settings but
+    the number of meta-steps, which may be extended)."""
+    settings = dataclasses.asdict(config)
+    del settings["num_meta_steps"]
+    return json.dumps({"rule": rule.name, "rule_config": rule_config(rule), "family": repr(family),
+                       "config": settings}, sort_keys=True)
+
+
+def save_train_state(path: Path, state: MetaTrainState, identity: str) -> None:
+    """Atomically writes the full meta-training state (process 0 only)."""
+    leaves = sharding.to_host(jax.tree.leaves(state))
+    if jax.process_index() != 0:
+        return
+    payload = {
+        "format": TRAIN_STATE_FORMAT,
+        "format_version": TRAIN_STATE_VERSION,
+        "identity": identity,
+        "step": int(sharding.to_host(state.step)),
+        "leaves": {str(i): np.asarray(leaf) for i, leaf in enumerate(leaves)},
+    }
+    atomic_write(path, serialization.msgpack_serialize(payload))
+
+
+def load_train_state(path: Path, template: MetaTrainState, identity: str) -> MetaTrainState:
+    """Reads a state written by `save_train_state` into the structure of `template`."""
+    try:
+        payload = serialization.msgpack_restore(path.read_bytes())
+        leaves = [payload["leaves"][str(i)] for i in range(len(payload["leaves"]))]
+    except Exception as error:  # msgpack raises several unrelated types on bad bytes
+        raise CheckpointError(f"{path} is damaged: it cannot be decoded as a training state ({error})") from None
+    if payload.get("format") != TRAIN_STATE_FORMAT or payload.get("format_version") != TRAIN_STATE_VERSION:
+        raise CheckpointError(f"{path} is not a learned_opt training state of version {TRAIN_STATE_VERSION}")
+    if payload.get("identity") != identity:
+        raise CheckpointError(f"{path} was written by a run with other settings; resume with the same settings")
+    template_leaves, treedef = jax.tree.flatten(template)
+    if len(leaves) != len(template_leaves) or any(
+        np.shape(a) != np.shape(b) or np.asarray(a).dtype != np.asarray(b).dtype for a, b in zip(leaves, template_leaves)
+    ):
+        raise CheckpointError(f"{path} is damaged: its arrays do not match this run's state")
+    return treedef.unflatten(leaves)
+
+
+def train_state_step(run_dir) -> int | None:
+    """The meta-step of the training state saved in a run directory, or None if none is."""
+    path = Path(run_dir) / TRAIN_STATE_FILENAME
+    if not path.is_file():
+        return None
+    return int(serialization.msgpack_restore(path.read_bytes())["step"])
+
+
 def meta_train(
     rule: UpdateRule,
     family: TaskFamily,
     config: MetaTrainConfig = MetaTrainConfig(),
     *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    mesh=None,
     on_record: Callable[[dict], None] | None = None,
     on_best: Callable[[int, PyTree], None] | None = None,
     progress: bool = True,
@@ -151,17 +315,25 @@ def meta_train(
     """Meta-trains `rule` on `family` and returns the meta-parameters with the lowest
     validation loss (mean loss at step `horizon` on held-out validation problems).
 
-    `on_record` receives every metrics record (dicts with a "kind" of "train" or
-    "validation") as soon as it is on the host; `on_best(step, meta_params)` is called
-    whenever the validation loss reaches a new best, so a caller can checkpoint it.
+    With `run_dir`, the full training state is saved there at every validation; with
+    `resume=True` a saved state is picked up and the run continues from it. The task batch
+    is sharded over `mesh` (default: all devices of all processes). `on_record` receives
+    every metrics record (dicts with a "kind" of "train" or "validation") once it is on the
+    host; `on_best(step, meta_params)` is called at each new best validation loss.
     """
-    init_key, task_key = jax.random.split(split_key(config.seed, "train"))
-    meta_params = rule.init(init_key)
-    outer = outer_optimizer(config)
-    state = MetaTrainState(meta_params, outer.init(meta_params), None, task_key, jnp.zeros((), jnp.int32))
-    meta_step = make_meta_step(rule, family, config)
+    mesh = mesh if mesh is not None else sharding.task_mesh()
+    if config.num_tasks % mesh.size:
+        raise ValueError(f"num_tasks ({config.num_tasks}) must be a multiple of the {mesh.size} devices")
+    identity = _run_identity(rule, family, config)
+    state_path = Path(run_dir) / TRAIN_STATE_FILENAME if run_dir is not None else None
+    host_state = initial_state(rule, family, config)
+    resumed = resume and state_path is not None and state_path.is_file()
+    if resumed:
+        host_state = load_train_state(state_path, host_state, identity)
+    shardings = state_shardings(host_state, mesh)
+    state = sharding.place(host_state, shardings)
+    meta_step = make_meta_step(rule, family, config, mesh)
     validation_loss = make_validation_loss(rule, family, config)
-    draw_tasks = jax.jit(lambda key: fresh_tasks(rule, family, key, config.num_tasks))
 
     history: list[dict] = []
 
@@ -170,31 +342,40 @@ def meta_train(
         if on_record is not None:
             on_record(entry)
 
-    def validate(meta_params) -> float:
-        loss = float(validation_loss(meta_params))
-        return loss if np.isfinite(loss) else float("inf")
+    def validate_and_save(state: MetaTrainState) -> MetaTrainState:
+        step = int(sharding.to_host(state.step))
+        loss = float(sharding.to_host(validation_loss(state.meta_params)))
+        loss = loss if np.isfinite(loss) else float("inf")
+        best = float(sharding.to_host(state.best_validation_loss))
+        if loss < best or step == 0:
+            best = loss
+            state = state._replace(best_meta_params=state.meta_params,
+                                   best_validation_loss=sharding.place(np.float32(loss), shardings.best_validation_loss),
+                                   best_step=sharding.place(np.int32(step), shardings.best_step))
+            if on_best is not None:
+                on_best(step, sharding.to_host(state.meta_params))
+        record({"kind": "validation", "step": step, "validation_loss": loss, "best_validation_loss": best})
+        if state_path is not None:
+            save_train_state(state_path, state, identity)
+        return state
 
-    best_loss, best_step, best_params = validate(state.meta_params), 0, state.meta_params
-    if on_best is not None:
-        on_best(0, best_params)
-    record({"kind": "validation", "step": 0, "validation_loss": best_loss, "best_validation_loss": best_loss})
-    pending: list[tuple[int, dict]] = []
-    bar = tqdm(range(config.num_meta_steps), desc=f"meta-train {rule.name}", disable=not progress)
+    first_step = int(host_state.step)
+    if not resumed:
+        state = validate_and_save(state)
+    pending: list[dict] = []
+    bar = tqdm(range(first_step, config.num_meta_steps), initial=first_step, total=config.num_meta_steps,
+               desc=f"meta-train {rule.name}", disable=not progress or jax.process_index() != 0)
     for step in bar:
-        if step % config.truncations_per_task == 0:
-            task_key, draw_key = jax.random.split(state.key)
-            state = state._replace(tasks=draw_tasks(draw_key), key=task_key)
         state, metrics = meta_step(state)
-        pending.append((step + 1, metrics))
+        pending.append(metrics)
         if (step + 1) % config.validate_every == 0 or step + 1 == config.num_meta_steps:
-            for done_step, done_metrics in jax.device_get(pending):
+            for done_step, done_metrics in zip(range(step + 2 - len(pending), step + 2), sharding.to_host(pending)):
                 record({"kind": "train", "step": done_step, **{k: float(v) for k, v in done_metrics.items()}})
             pending = []
-            loss = validate(state.meta_params)
-            if loss < best_loss:
-                best_loss, best_step, best_params = loss, step + 1, state.meta_params
-                if on_best is not None:
-                    on_best(best_step, best_params)
-            record({"kind": "validation", "step": step + 1, "validation_loss": loss, "best_validation_loss": best_loss})
-            bar.set_postfix(meta_loss=f"{history[-2]['meta_loss']:.4g}", valid=f"{loss:.4g}", best=f"{best_loss:.4g}")
-    return MetaTrainResult(best_params, best_loss, best_step, state.meta_params, history)
+            state = validate_and_save(state)
+            bar.set_postfix(meta_loss=f"{history[-2]['meta_loss']:.4g}",
+                            valid=f"{history[-1]['validation_loss']:.4g}",
+                            best=f"{history[-1]['best_validation_loss']:.4g}")
+    final = sharding.to_host(state)
+    return MetaTrainResult(final.best_meta_params, float(final.best_validation_loss), int(final.best_step),
+                           final.meta_params, history)

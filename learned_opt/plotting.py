@@ -1,0 +1,43 @@
+"""Plots of meta-training metrics (matplotlib is imported only here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def read_metrics(path) -> list[dict]:
+    """Records of a metrics.jsonl (or of the one inside a run directory)."""
+    path = Path(path)
+    path = path / "metrics.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"No metrics log at {path}")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_metrics(path, out=None) -> Path:
+    """Writes a PNG with the meta-loss per meta-step and the validation loss; returns its path."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise SystemExit("plotting needs matplotlib: pip install 'learned-opt[plot]'") from error
+    records = read_metrics(path)
+    train = [r for r in records if r["kind"] == "train"]
+    validation = [r for r in records if r["kind"] == "validation"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.plot([r["step"] for r in train], [r["meta_loss"] for r in train], lw=0.8)
+    left.set(xlabel="meta-step", ylabel="meta-loss (sum over truncation)", yscale="log", title="meta-loss")
+    right.plot([r["step"] for r in validation], [r["validation_loss"] for r in validation], marker="o", ms=3,
+               label="validation")
+    right.plot([r["step"] for r in validation], [r["best_validation_loss"] for r in validation], label="best")
+    right.set(xlabel="meta-step", ylabel="mean loss at the horizon", yscale="log", title="validation")
+    right.legend()
+    figure.tight_layout()
+    source = Path(path)
+    out = Path(out) if out else (source if source.is_dir() else source.parent) / "metrics.png"
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    return out
