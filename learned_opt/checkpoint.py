@@ -65,7 +65,7 @@ def save(path: str | os.PathLike, rule: UpdateRule, meta_params, metadata: dict 
     if not dataclasses.is_dataclass(rule) or not hasattr(rule, "name"):
         raise TypeError(f"rule must be an update rule such as DirectLSTM(), got {rule!r}")
     path = Path(path)
-    if path.suffix == "" and not path.is_file():
+    if path.is_dir() or (path.suffix == "" and not path.exists()):
         path = path / CHECKPOINT_FILENAME
     body = serialization.msgpack_serialize(
         {
@@ -110,14 +110,19 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
     raw = path.read_bytes()
     try:
         envelope = serialization.msgpack_restore(raw)
-        body, digest = envelope["body"], envelope["sha256"]
     except Exception as error:  # msgpack raises several unrelated types on bad bytes
         raise CheckpointError(f"{path} is damaged: it cannot be decoded as a checkpoint ({error})") from None
+    if not isinstance(envelope, dict) or set(envelope) != {"sha256", "body"}:
+        raise CheckpointError(f"{path} is not a learned_opt checkpoint (no checksummed body)")
+    body, digest = envelope["body"], envelope["sha256"]
     if not isinstance(body, bytes) or hashlib.sha256(body).hexdigest() != digest:
         raise CheckpointError(f"{path} is damaged: its checksum does not match its contents")
-    payload = serialization.msgpack_restore(body)
-    if payload.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path} is not a learned_opt checkpoint (format {payload.get('format')!r})")
+    try:
+        payload = serialization.msgpack_restore(body)
+    except Exception as error:
+        raise CheckpointError(f"{path} is not a learned_opt checkpoint: its body is not msgpack ({error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path} is not a learned_opt checkpoint (format {payload.get('format') if isinstance(payload, dict) else None!r})")
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {payload.get('format_version')}; "

@@ -1,0 +1,158 @@
+"""The meta-training engine: kill-and-resume equality, non-finite safety, sharding, multi-process."""
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import serialization
+
+import learned_opt as lo
+from learned_opt.meta import MetaTrainConfig, meta_train, train_state_step
+from learned_opt.tasks import QuadraticFamily
+
+TINY = ["--num-tasks", "8", "--horizon", "20", "--truncation", "5", "--validate-every", "4",
+        "--validation-problems", "8", "--no-progress"]
+
+
+def cli(*args):
+    return [sys.executable, "-m", "learned_opt.cli", "meta-train", *args]
+
+
+def saved_leaves(run_dir):
+    payload = serialization.msgpack_restore((run_dir / "train_state.msgpack").read_bytes())
+    return payload["step"], [payload["leaves"][str(i)] for i in range(len(payload["leaves"]))]
+
+
+def test_sigkill_and_resume_equals_uninterrupted_run(tmp_path):
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    steps = ["--meta-steps", "40"]
+    subprocess.run(cli("--out", str(reference), *steps, *TINY), check=True, capture_output=True)
+
+    # Kill twice, at different moments (one of them likely mid-step), then finish with --resume.
+    for kill_after_step in (8, 24):
+        process = subprocess.Popen(cli("--out", str(interrupted), *steps, *TINY, "--resume"),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while (train_state_step(interrupted) or 0) < kill_after_step and process.poll() is None:
+            assert time.time() < deadline, "meta-training made no progress"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert train_state_step(interrupted) < 40
+    subprocess.run(cli("--out", str(interrupted), *steps, *TINY, "--resume"), check=True, capture_output=True)
+
+    reference_step, reference_leaves = saved_leaves(reference)
+    resumed_step, resumed_leaves = saved_leaves(interrupted)
+    assert reference_step == resumed_step == 40
+    assert len(reference_leaves) == len(resumed_leaves)
+    for a, b in zip(reference_leaves, resumed_leaves):
+        np.testing.assert_array_equal(a, b)  # bitwise on CPU
+    best_reference = lo.load(reference).meta_params
+    best_resumed = lo.load(interrupted).meta_params
+    jax.tree.map(np.testing.assert_array_equal, best_reference, best_resumed)
+    # The metrics log holds each meta-step exactly once.
+    records = [line for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [eval(r.replace("null", "None"))["step"] for r in records if '"train"' in r]
+    assert train_steps == list(range(1, 41))
+
+
+@dataclasses.dataclass(frozen=True)
+class PoisonedQuadratic(QuadraticFamily):
+    """A quadratic whose loss (and so gradient) is NaN from step 10 on, for one problem in four."""
+
+    name: str = "poisoned_quadratic"
+
+    def sample_data(self, key):
+        data = super().sample_data(key)
+        return {**data, "poisoned": jax.random.bernoulli(jax.random.fold_in(key, 7), 0.25)}
+
+    def init_params(self, data, key):
+        return {**super().init_params(data, key), "clock": jnp.zeros(())}
+
+    def loss(self, data, params, batch=None):
+        # `clock` moves with every update the optimizer makes, so the poison arrives mid-run.
+        poison = data["poisoned"] & (jnp.abs(params["clock"]) > 1e-3)
+        return super().loss(data, params, batch) + jnp.where(poison, jnp.nan, 0.0) + params["clock"] ** 2
+
+
+def test_nan_gradients_never_reach_meta_parameters():
+    config = MetaTrainConfig(num_meta_steps=24, num_tasks=8, horizon=20, truncation_length=5, validate_every=8,
+                             num_validation_problems=8)
+    result = meta_train(lo.DirectLSTM(), PoisonedQuadratic(), config, progress=False)
+    train = [r for r in result.history if r["kind"] == "train"]
+    assert sum(r["skipped"] for r in train) > 0
+    assert sum(r["tasks_reset"] for r in train) > 0
+    assert sum(1 - r["skipped"] for r in train) > 0  # steps without poisoned tasks still train
+    for params in (result.final_meta_params, result.best_meta_params):
+        assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(params))
+    initial = lo.DirectLSTM().init(jax.random.PRNGKey(0))
+    moved = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), result.final_meta_params, initial)
+    assert max(jax.tree.leaves(moved)) > 0
+
+
+SHARDED_SCRIPT = textwrap.dedent("""
+    import sys
+    import jax, numpy as np
+    import learned_opt as lo
+    from learned_opt.meta import MetaTrainConfig, meta_train
+    from learned_opt.meta.sharding import task_mesh
+    from learned_opt.tasks import QuadraticFamily
+    assert len(jax.devices()) == 4, jax.devices()
+    config = MetaTrainConfig(num_meta_steps=6, num_tasks=8, horizon=20, truncation_length=5, validate_every=3,
+                             num_validation_problems=8, estimator=sys.argv[1])
+    one = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, mesh=task_mesh(jax.devices()[:1]), progress=False)
+    four = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, mesh=task_mesh(), progress=False)
+    for a, b in zip(jax.tree.leaves(one.final_meta_params), jax.tree.leaves(four.final_meta_params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    losses = lambda r: [x["meta_loss"] for x in r.history if x["kind"] == "train"]
+    np.testing.assert_allclose(losses(one), losses(four), rtol=1e-5)
+    print("EQUAL")
+""")
+
+
+@pytest.mark.parametrize("estimator", ["tbptt", "pes"])
+def test_four_devices_equal_one_device(estimator):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, estimator], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "EQUAL" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_equal_one_process(tmp_path):
+    args = ["--meta-steps", "6", "--num-tasks", "8", "--horizon", "20", "--truncation", "5", "--validate-every",
+            "3", "--validation-problems", "8", "--no-progress"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    subprocess.run(cli("--out", str(tmp_path / "single"), *args), check=True, capture_output=True, env=env)
+    address = f"127.0.0.1:{free_port()}"
+    workers = [
+        subprocess.Popen(cli("--out", str(tmp_path / "multi"), *args, "--num-processes", "2", "--process-id",
+                             str(rank), "--coordinator-address", address),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for rank in range(2)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+    single_step, single = saved_leaves(tmp_path / "single")
+    multi_step, multi = saved_leaves(tmp_path / "multi")
+    assert single_step == multi_step == 6
+    for a, b in zip(single, multi):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 lo.load(tmp_path / "single").meta_params, lo.load(tmp_path / "multi").meta_params)
