@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/gated_mlp_digits}
-learned-opt meta-train --task mlp --rule gated --out "$out" --seed 0 --meta-steps 600 --num-tasks 16 \
+learned-opt meta-train --task mlp --rule gated --out "$out" --seed 0 --meta-steps 300 --num-tasks 16 --meta-lr 1e-2 \
   --validation-problems 32 --validate-every 50 --no-progress
 cp "$out/optimizer.msgpack" learned_opt/pretrained/gated_mlp_digits.msgpack
 cp "$out/metrics.jsonl" experiments/results/gated_mlp_digits.metrics.jsonl

@@ -59,12 +59,12 @@ units, batch 128, 100 steps, here on scikit-learn's 8×8 digits. It was produced
 experiments/gated_mlp_digits.sh
 ```
 
-which runs `learned-opt meta-train --task mlp --rule gated --seed 0 --meta-steps 600 --num-tasks 16 ...`
-and copies the meta-parameters with the best validation loss into the package. To meta-train one
-yourself (not run here; minutes on a CPU):
+which runs `learned-opt meta-train --task mlp --rule gated ...` and copies the meta-parameters with
+the best validation loss into the package (the checkpoint records the exact command; it is printed
+below). To meta-train one yourself (not run here; it takes minutes on a CPU):
 
 ```bash
-learned-opt meta-train --task mlp --rule gated --out runs/my_gated --meta-steps 600 --num-tasks 16
+learned-opt meta-train --task mlp --rule gated --out runs/my_gated --meta-steps 300 --num-tasks 16
 ```
 
 or from Python:
@@ -72,9 +72,11 @@ or from Python:
 ```python
 from learned_opt.meta import MetaTrainConfig, meta_train
 
-result = meta_train(lo.GatedLSTM(), MLPFamily(), MetaTrainConfig(num_meta_steps=600, num_tasks=16))
-lo.save("runs/my_gated", lo.GatedLSTM(), result.best_meta_params)
+result = meta_train(lo.GatedLSTM(), MLPFamily(), MetaTrainConfig(num_meta_steps=300, num_tasks=16))
+lo.save("runs/my_gated/optimizer.msgpack", lo.GatedLSTM(), result.best_meta_params)
 ```
+
+and pass that path to `lo.load` below.
 """),
 code(r"""
 resource = importlib.resources.files("learned_opt") / "pretrained" / "gated_mlp_digits.msgpack"
@@ -82,7 +84,10 @@ with importlib.resources.as_file(resource) as path:
     loaded = lo.load(path)  # learned_opt.checkpoint.load: rule, meta-parameters, metadata
 tx = lo.learned_optimizer(loaded.rule, loaded.meta_params)
 print(loaded.rule)
-print({k: loaded.metadata[k] for k in ("task", "best_step", "best_validation_loss") if k in loaded.metadata})
+meta = loaded.metadata
+print("meta-trained with:", " ".join(["learned-opt", *meta.get("command", ["?"])[1:]]))
+print(f"best validation loss {meta.get('best_validation_loss', float('nan')):.4g} at meta-step {meta.get('best_step')}"
+      f" (untrained: {meta.get('initial_validation_loss', float('nan')):.4g})")
 """),
 md(r"""
 ## Train one MLP and record the gates
