@@ -1,11 +1,22 @@
-"""Bundled datasets. Each loader returns float32 inputs in [0, 1] and int32 labels."""
+"""Datasets as numpy arrays with a fixed train / test split.
+
+Every loader returns a `Dataset`: float32 inputs flattened to (n, features) and scaled to
+[0, 1], int32 labels, and the number of classes. `digits` is bundled with scikit-learn and
+`mnist1d` is generated locally, so both work offline; `mnist`, `fashion_mnist` and `cifar10`
+read the standard files from `<data root>/<name>/` (data root: `$LEARNED_OPT_DATA`, else
+`~/.cache/learned_opt`), which `learned-opt data download NAME` fetches.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+from learned_opt.data import cifar, generated, idx
+from learned_opt.data.paths import data_root, dataset_dir
 
 
 class Dataset(NamedTuple):
@@ -27,6 +38,15 @@ def _split(name: str, inputs: np.ndarray, labels: np.ndarray, test_fraction: flo
     return Dataset(name, inputs[train], labels[train], inputs[test], labels[test], int(labels.max()) + 1)
 
 
+def _from_bytes(name: str, train_images, train_labels, test_images, test_labels, num_classes: int) -> Dataset:
+    """A Dataset from uint8 images (any trailing shape, flattened row-major) scaled by 1/255."""
+    def inputs(images: np.ndarray) -> np.ndarray:
+        return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+
+    return Dataset(name, inputs(train_images), np.asarray(train_labels, np.int32), inputs(test_images),
+                   np.asarray(test_labels, np.int32), num_classes)
+
+
 def digits() -> Dataset:
     """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), pixel
     values scaled to [0, 1]; 20% held out as the test split."""
@@ -36,12 +56,128 @@ def digits() -> Dataset:
     return _split("digits", bunch.data / 16.0, bunch.target, test_fraction=0.2, seed=0)
 
 
-DATASETS: dict[str, Callable[[], Dataset]] = {"digits": digits}
+def mnist1d(root: str | os.PathLike | None = None) -> Dataset:
+    """MNIST-1D (Greydanus 2020): 5000 1-D signals of length 40, 10 classes, with the
+    generator's own 4000 / 1000 train / test split, generated with seed 42 and cached as .npz
+    in `<data root>/mnist1d/`.
+
+    Inputs are min-max scaled with the training split's extremes, x' = (x - min) / (max - min),
+    so the training inputs span exactly [0, 1]; test inputs are clipped to [0, 1] (with seed 42
+    they already lie inside, so clipping changes nothing)."""
+    arrays = generated.mnist1d_arrays(dataset_dir("mnist1d", root))
+    low, high = arrays["x"].min(), arrays["x"].max()
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return np.clip((x - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+    return Dataset("mnist1d", scale(arrays["x"]), arrays["y"].astype(np.int32), scale(arrays["x_test"]),
+                   arrays["y_test"].astype(np.int32), 10)
+
+
+def _idx_dataset(name: str, root) -> Dataset:
+    directory = dataset_dir(name, root)
+    require(name, root)
+    return _from_bytes(name, *idx.read_idx_split(directory), num_classes=10)
+
+
+def mnist(root: str | os.PathLike | None = None) -> Dataset:
+    """MNIST (LeCun et al. 1998): 28x28 grey digits, 60000 train / 10000 test (the files' own
+    split), inputs the 784 pixels row by row scaled by 1/255; read from the IDX files in
+    `<data root>/mnist/`."""
+    return _idx_dataset("mnist", root)
+
+
+def fashion_mnist(root: str | os.PathLike | None = None) -> Dataset:
+    """Fashion-MNIST (Xiao et al. 2017): 28x28 grey clothing images in 10 classes, 60000 train /
+    10000 test, inputs the 784 pixels row by row scaled by 1/255; read from the IDX files in
+    `<data root>/fashion_mnist/`."""
+    return _idx_dataset("fashion_mnist", root)
+
+
+def cifar10(root: str | os.PathLike | None = None) -> Dataset:
+    """CIFAR-10 (Krizhevsky 2009): 32x32 colour images in 10 classes, 50000 train / 10000 test,
+    read from the python batches in `<data root>/cifar10/cifar-10-batches-py/`.
+
+    Inputs keep the file's channel-first order: 3072 values = 1024 red, 1024 green, 1024 blue
+    pixels (each row by row), scaled by 1/255. For images use
+    `inputs.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)` (see `cifar.to_images`)."""
+    require("cifar10", root)
+    return _from_bytes("cifar10", *cifar.read_cifar10(dataset_dir("cifar10", root)), num_classes=cifar.NUM_CLASSES)
+
+
+DATASETS: dict[str, Callable[[], Dataset]] = {
+    "digits": digits,
+    "mnist1d": mnist1d,
+    "mnist": mnist,
+    "fashion_mnist": fashion_mnist,
+    "cifar10": cifar10,
+}
+
+# Datasets read from files that `learned-opt data download` fetches.
+FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+
+
+def missing_files(name: str, root: str | os.PathLike | None = None) -> list[str]:
+    """The files of dataset `name` absent from its directory, as paths relative to it (an IDX
+    file counts as present raw or gzipped); empty for bundled and generated datasets."""
+    directory = dataset_dir(name, root)
+    if name in ("mnist", "fashion_mnist"):
+        return [stem + "[.gz]" for stem in idx.IDX_FILES if idx.find_idx(directory, stem) is None]
+    if name == "cifar10":
+        names = (*cifar.TRAIN_BATCHES, cifar.TEST_BATCH)
+        return [f"{cifar.BATCH_DIR}/{n}" for n in names if not (directory / cifar.BATCH_DIR / n).is_file()]
+    return []
+
+
+def how_to_get(name: str, root: str | os.PathLike | None = None) -> str:
+    """Instructions for putting dataset `name` where its loader looks for it."""
+    directory = dataset_dir(name, root)
+    command = f"learned-opt data download {name}" + ("" if root is None else f" --dir {data_root(root)}")
+    if name in ("mnist", "fashion_mnist"):
+        files = ", ".join(f"{stem}[.gz]" for stem in idx.IDX_FILES)
+        return (f"Run `{command}`, or place the four IDX files ({files}; raw or gzipped) "
+                f"in {directory}/.")
+    if name == "cifar10":
+        batches = ", ".join((*cifar.TRAIN_BATCHES, cifar.TEST_BATCH))
+        return (f"Run `{command}`, or download cifar-10-python.tar.gz from "
+                f"https://www.cs.toronto.edu/~kriz/cifar.html and extract it in {directory}/ "
+                f"(`tar -xzf cifar-10-python.tar.gz -C {directory}`), so that "
+                f"{directory / cifar.BATCH_DIR}/ holds {batches}.")
+    return "Nothing to fetch: it is bundled or generated locally."
+
+
+def require(name: str, root: str | os.PathLike | None = None) -> None:
+    """Raises FileNotFoundError, saying what is missing and how to get it, unless every file of
+    dataset `name` is present. The data root can be changed with $LEARNED_OPT_DATA."""
+    missing = missing_files(name, root)
+    if missing:
+        raise FileNotFoundError(
+            f"Dataset {name!r} is not available: {dataset_dir(name, root)} lacks {', '.join(missing)}. "
+            f"{how_to_get(name, root)} (Data root: $LEARNED_OPT_DATA, else ~/.cache/learned_opt.)"
+        )
+
+
+def availability(name: str, root: str | os.PathLike | None = None) -> tuple[bool, str]:
+    """(usable now without a download, a one-line description of where it comes from)."""
+    if name == "digits":
+        return True, "bundled with scikit-learn"
+    if name == "mnist1d":
+        path = generated.cache_path(dataset_dir(name, root))
+        return True, f"generated locally; cached at {path}" if path.is_file() else "generated locally on first use"
+    missing = missing_files(name, root)
+    if not missing:
+        return True, f"files in {dataset_dir(name, root)}"
+    return False, f"missing {len(missing)} file(s) in {dataset_dir(name, root)}; run `learned-opt data download {name}`"
 
 
 @functools.lru_cache(maxsize=None)
+def _load_cached(name: str, root: str) -> Dataset:
+    del root  # only a cache key: the loaders read the same data root themselves
+    return DATASETS[name]()
+
+
 def load_dataset(name: str) -> Dataset:
-    """The dataset `name`, loaded once per process."""
+    """The dataset `name`, loaded once per process (and per data root)."""
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; datasets are {sorted(DATASETS)}")
-    return DATASETS[name]()
+    return _load_cached(name, str(data_root()))

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from learned_opt.tasks.base import SPLITS, Task, TaskFamily, sample_problems, sample_task_data, split_key
+from learned_opt.tasks.conv import ConvFamily
+from learned_opt.tasks.mixture import MixtureFamily
 from learned_opt.tasks.mlp import MLPFamily
 from learned_opt.tasks.quadratic import QuadraticFamily
+from learned_opt.tasks.scaling import RandomScaling
 
-TASK_FAMILIES = {"quadratic": QuadraticFamily, "mlp": MLPFamily}
+TASK_FAMILIES = {
+    "quadratic": QuadraticFamily,
+    "mlp": MLPFamily,
+    "conv": ConvFamily,
+    "scaled_quadratic": lambda: RandomScaling(QuadraticFamily()),
+    "scaled_mlp": lambda: RandomScaling(MLPFamily()),
+}
 
 
 def task_family(name: str) -> TaskFamily:
@@ -17,6 +26,9 @@ def task_family(name: str) -> TaskFamily:
 
 
 __all__ = [
+    "ConvFamily",
+    "MixtureFamily",
+    "RandomScaling",
     "MLPFamily",
     "QuadraticFamily",
     "SPLITS",
