@@ -43,6 +43,27 @@ def _kept_metrics(path: Path, up_to_step: int | None) -> list[str]:
     return [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= up_to_step]
 
 
+def _build_rule(name: str, options: list[str]):
+    """The update rule `name` with KEY=VALUE options (values parsed as JSON when they can be)."""
+    settings = {}
+    for option in options:
+        key, separator, text = option.partition("=")
+        if not separator:
+            raise SystemExit(f"learned-opt meta-train: error: --rule-option wants KEY=VALUE, got {option!r}")
+        try:
+            settings[key] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[key] = text
+    fields = sorted(f.name for f in dataclasses.fields(RULES[name]))
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        raise SystemExit(f"learned-opt meta-train: error: rule '{name}' has no option {unknown}; options: {fields}")
+    try:
+        return RULES[name](**settings)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"learned-opt meta-train: error: bad --rule-option for '{name}': {error}")
+
+
 def meta_train_command(args: argparse.Namespace) -> int:
     if args.num_processes > 1:
         from learned_opt.meta.sharding import initialize_distributed
@@ -52,7 +73,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
 
     from learned_opt.meta import MetaTrainConfig, meta_train, train_state_step
 
-    rule = RULES[args.rule]()
+    rule = _build_rule(args.rule, args.rule_option)
     family = task_family(args.task)
     try:
         config = MetaTrainConfig(
@@ -176,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
     train.add_argument("--rule", choices=sorted(RULES), default="direct", help="update rule")
+    train.add_argument("--rule-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="set a field of the rule's configuration, e.g. max_learning_rate=10 (repeatable)")
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--seed", type=int, default=0, help="seed of meta-parameters, tasks and validation problems")
     train.add_argument("--meta-steps", type=_positive_int, default=2000, help="outer updates (one per truncation)")
@@ -235,7 +258,63 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("metrics", help="a metrics.jsonl, or the run directory holding one")
     plot.add_argument("--out", help="PNG to write (default: metrics.png beside the log)")
     plot.set_defaults(handler=plot_command)
+
+    _add_data_parser(commands)
     return parser
+
+
+def data_command(args: argparse.Namespace) -> int:
+    """`learned-opt data list` and `learned-opt data download NAME`."""
+    from learned_opt.data import DATASETS, availability, data_root
+
+    if args.data_command == "list":
+        root = data_root(args.dir)
+        rows = {name: availability(name, args.dir) for name in DATASETS}
+        print(f"data root: {root} (--dir, else $LEARNED_OPT_DATA, else ~/.cache/learned_opt)")
+        width = max(len(name) for name in rows)
+        for name, (available, detail) in rows.items():
+            print(f"{name:<{width}}  {'available' if available else 'missing':<9}  {detail}")
+        _write_json(args.json, {"root": str(root), "datasets": [
+            {"name": name, "available": available, "detail": detail} for name, (available, detail) in rows.items()
+        ]})
+        return 0
+    from learned_opt.data.download import DownloadError, download
+
+    try:
+        written = download(args.name, args.dir)
+    except DownloadError as error:
+        print(f"learned-opt data download: error: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: {len(written)} file(s) written")
+    return 0
+
+
+def _add_data_parser(commands) -> None:
+    """Registers `learned-opt data {list,download}`."""
+    from learned_opt.data import DATASETS
+
+    data = commands.add_parser(
+        "data",
+        help="list datasets and download the ones that are not bundled",
+        description="Datasets live under a data root: --dir, else $LEARNED_OPT_DATA, else "
+        "~/.cache/learned_opt; dataset NAME in ROOT/NAME/.",
+    )
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="print each dataset and whether it is available locally",
+                                 description="Print each dataset and whether it can be loaded without a download.")
+    listing.add_argument("--dir", metavar="DIR", help="data root (default: $LEARNED_OPT_DATA or ~/.cache/learned_opt)")
+    listing.add_argument("--json", metavar="PATH", help="also write the list as JSON here")
+    fetch = actions.add_parser(
+        "download",
+        help="fetch a dataset's files into the data root",
+        description="Fetch the standard files of NAME into DIR/NAME/ (MNIST and Fashion-MNIST: the four "
+        "IDX .gz files; CIFAR-10: the python tarball, unpacked to cifar-10-batches-py/), checking the "
+        "published MD5s. Files are written atomically; files already there are kept. mnist1d is "
+        "generated locally and digits needs nothing.",
+    )
+    fetch.add_argument("name", choices=sorted(DATASETS), metavar="NAME", help=f"one of {', '.join(sorted(DATASETS))}")
+    fetch.add_argument("--dir", metavar="DIR", help="data root (default: $LEARNED_OPT_DATA or ~/.cache/learned_opt)")
+    data.set_defaults(handler=data_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,8 +66,9 @@ def record_gates(family: TaskFamily, tx, data, key, num_steps: int, quantiles=(0
     """Trains one problem with a transform that contains the gated rule and records, after
     every step, `gate_statistics` of its gates and the loss before the step.
 
-    Returns numpy arrays with a leading step axis: ``{"loss": (T,), "gates": {leaf path:
-    {statistic: (T, ...)}}}``.
+    Returns numpy arrays with a leading step axis, ``"loss"`` (T,) and ``"gates"`` ({leaf
+    path: {statistic: (T, ...)}}), and the end of the run: ``"params"`` (theta_T) and
+    ``"opt_state"`` (whose gated state holds the last step's full gates).
     """
 
     def body(state, _):
@@ -77,7 +78,7 @@ def record_gates(family: TaskFamily, tx, data, key, num_steps: int, quantiles=(0
     @jax.jit
     def run(data, key):
         state = init_inner_state(family, tx, data, key)
-        return jax.lax.scan(body, state, length=num_steps)[1]
+        return jax.lax.scan(body, state, length=num_steps)
 
-    losses, gates = jax.device_get(run(data, key))
-    return {"loss": np.asarray(losses), "gates": gates}
+    final, (losses, gates) = jax.device_get(run(data, key))
+    return {"loss": np.asarray(losses), "gates": gates, "params": final.params, "opt_state": final.opt_state}

@@ -56,3 +56,14 @@ def test_help(command):
 def test_bad_option_is_rejected(tmp_path):
     with pytest.raises(SystemExit):
         main(["meta-train", "--out", str(tmp_path), "--meta-steps", "0"])
+
+
+def test_rule_options(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["meta-train", "--rule", "gated", "--rule-option", "max_learning_rate=4", "--rule-option",
+                 "hidden_size=5", "--out", str(run), "--meta-steps", "2", "--num-tasks", "2", "--validate-every", "1",
+                 "--validation-problems", "2", "--horizon", "4", "--truncation", "2", "--no-progress"]) == 0
+    loaded = checkpoint.load(run)
+    assert loaded.rule.max_learning_rate == 4 and loaded.rule.hidden_size == 5
+    with pytest.raises(SystemExit, match="no option"):
+        main(["meta-train", "--rule", "gated", "--rule-option", "learning_rate=4", "--out", str(run)])

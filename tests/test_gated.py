@@ -106,3 +106,23 @@ def test_gate_statistics_and_recording():
     state = tx.init(family.init_params({}, jax.random.PRNGKey(0)))
     stats = gate_statistics(state, quantiles=(0.5,))
     np.testing.assert_allclose(stats["['dense_0']['kernel']"]["forget_mean"], find_gated_state(state).forget["dense_0"]["kernel"].mean())
+
+
+def test_max_learning_rate_scales_the_input_gate():
+    """With max_learning_rate = s the untrained step is s * sigmoid(b_i), the gate in the
+    state is that effective rate, and the update is exactly (f - 1) theta - i grad."""
+    scaled = lo.GatedLSTM(max_learning_rate=10.0)
+    assert scaled.initial_learning_rate == pytest.approx(10.0 * RULE.initial_learning_rate)
+    params = {"w": jnp.array([0.5, -1.0, 2.0])}
+    grads = {"w": jnp.array([0.1, 0.2, -0.3])}
+    meta_params = scaled.init(jax.random.PRNGKey(0))
+    tx = lo.learned_optimizer(scaled, meta_params)
+    updates, state = tx.update(grads, tx.init(params), params, value=jnp.float32(1.0))
+    unscaled_tx = lo.learned_optimizer(RULE, meta_params)
+    _, unscaled_state = unscaled_tx.update(grads, unscaled_tx.init(params), params, value=jnp.float32(1.0))
+    np.testing.assert_allclose(state.input["w"], 10.0 * unscaled_state.input["w"], rtol=1e-6)
+    expected = (state.forget["w"] - 1.0) * params["w"] - state.input["w"] * grads["w"]
+    np.testing.assert_allclose(updates["w"], expected, rtol=1e-6)
+    assert lo.GatedLSTM(max_learning_rate=10.0, input_bias_init=2.0).initial_learning_rate > 1.0  # past the paper's cap
+    with pytest.raises(ValueError):
+        lo.GatedLSTM(max_learning_rate=0.0)

@@ -21,9 +21,11 @@ TEST_BATCH = "test_batch"
 IMAGE_SIZE = 3 * 32 * 32
 NUM_CLASSES = 10
 
-# The only globals a CIFAR batch pickle needs: numpy array reconstruction. Anything else is
-# refused, so a tampered file cannot run code when it is loaded.
+# The only globals a CIFAR batch pickle needs: numpy array reconstruction (and, in protocol-2
+# pickles written by Python 3, `_codecs.encode` for bytes). Anything else is refused, so a
+# tampered file cannot run code when it is loaded.
 _ALLOWED_GLOBALS = {
+    ("_codecs", "encode"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),

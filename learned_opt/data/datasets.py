@@ -129,21 +129,24 @@ def missing_files(name: str, root: str | os.PathLike | None = None) -> list[str]
     return []
 
 
-def how_to_get(name: str, root: str | os.PathLike | None = None) -> str:
-    """Instructions for putting dataset `name` where its loader looks for it."""
+def manual_instructions(name: str, root: str | os.PathLike | None = None) -> str:
+    """How to put dataset `name`'s files in place by hand (a sentence starting lower-case)."""
     directory = dataset_dir(name, root)
-    command = f"learned-opt data download {name}" + ("" if root is None else f" --dir {data_root(root)}")
     if name in ("mnist", "fashion_mnist"):
         files = ", ".join(f"{stem}[.gz]" for stem in idx.IDX_FILES)
-        return (f"Run `{command}`, or place the four IDX files ({files}; raw or gzipped) "
-                f"in {directory}/.")
+        return f"place the four IDX files ({files}; raw or gzipped) in {directory}/"
     if name == "cifar10":
         batches = ", ".join((*cifar.TRAIN_BATCHES, cifar.TEST_BATCH))
-        return (f"Run `{command}`, or download cifar-10-python.tar.gz from "
-                f"https://www.cs.toronto.edu/~kriz/cifar.html and extract it in {directory}/ "
-                f"(`tar -xzf cifar-10-python.tar.gz -C {directory}`), so that "
-                f"{directory / cifar.BATCH_DIR}/ holds {batches}.")
-    return "Nothing to fetch: it is bundled or generated locally."
+        return (f"download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
+                f"extract it in {directory}/ (`tar -xzf cifar-10-python.tar.gz -C {directory}`), so that "
+                f"{directory / cifar.BATCH_DIR}/ holds {batches}")
+    return "nothing to fetch: it is bundled or generated locally"
+
+
+def how_to_get(name: str, root: str | os.PathLike | None = None) -> str:
+    """Instructions for putting dataset `name` where its loader looks for it."""
+    command = f"learned-opt data download {name}" + ("" if root is None else f" --dir {data_root(root)}")
+    return f"Run `{command}`, or {manual_instructions(name, root)}."
 
 
 def require(name: str, root: str | os.PathLike | None = None) -> None:

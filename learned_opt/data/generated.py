@@ -11,6 +11,7 @@ import json
 import os
 import random
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,10 @@ def generate_mnist1d(seed: int = SEED) -> dict[str, np.ndarray]:
     generator returns them (standardised to mean 0, std 1 over the whole set), float32.
 
     The generator seeds numpy's and python's global random state; both are restored after."""
-    import mnist1d.data  # lazy: pulls in scipy and matplotlib
+    try:
+        import mnist1d.data  # lazy: pulls in scipy and matplotlib
+    except ImportError as error:
+        raise ImportError("MNIST-1D is generated with the `mnist1d` package: pip install mnist1d") from error
 
     args = mnist1d.data.get_dataset_args()
     args.seed = seed
@@ -51,10 +55,11 @@ def cache_path(directory: str | os.PathLike, seed: int = SEED) -> Path:
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays at `path`, or None when the file is unreadable or incomplete."""
     try:
         with np.load(path) as stored:
             arrays = {key: stored[key] for key in _KEYS}
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     return arrays
 

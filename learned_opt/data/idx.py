@@ -121,16 +121,3 @@ def read_idx_split(directory: str | os.PathLike, num_classes: int = 10):
         raise IDXError(f"{directory}: train images are {train_images.shape[1:]} but test images {test_images.shape[1:]}")
     return train_images, train_labels, test_images, test_labels
 
-
-def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:
-    """Writes `array` (a dtype of `IDX_DTYPES`) as an IDX file; gzip-compressed when `compress`
-    (default: when the name ends in .gz). The inverse of `read_idx`."""
-    path = Path(path)
-    codes = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
-    array = np.asarray(array)
-    code = codes[array.dtype.newbyteorder("=")]
-    body = struct.pack(f">BBBB{array.ndim}I", 0, 0, code, array.ndim, *array.shape)
-    body += np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
-    compress = path.name.endswith(".gz") if compress is None else compress
-    path.write_bytes(gzip.compress(body, mtime=0) if compress else body)
-    return path

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import serialization
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from learned_opt.checkpoint import CheckpointError, atomic_write
 from learned_opt.meta import estimators, sharding

@@ -48,6 +48,12 @@ class GatedLSTM:
     `forget_bias_init` (f near 1) and `input_bias_init` (a small step) and the gate kernels
     at scale `gate_kernel_scale`, so an untrained rule is close to gradient descent with
     step sigmoid(input_bias_init). Needs the parameters and the loss (`value=`).
+
+    Beyond the paper, `max_learning_rate` bounds the input gate as
+    i_t = max_learning_rate * sigmoid(...): the paper's sigmoid caps every step at 1 x grad,
+    below what some optimizees need (an MLP on digits wants SGD steps near 3). The paper's
+    rule is `max_learning_rate=1`, the default. The state's `input` holds this i_t (the
+    effective per-coordinate learning rate); the gate is fed back as i_{t-1} / max_learning_rate.
     """
 
     hidden_size: int = 20
@@ -55,6 +61,7 @@ class GatedLSTM:
     forget_bias_init: float = 6.0
     input_bias_init: float = -4.0
     gate_kernel_scale: float = 1e-3
+    max_learning_rate: float = 1.0
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
@@ -65,11 +72,13 @@ class GatedLSTM:
             raise ValueError(f"hidden_size must be positive, got {self.hidden_size}")
         if self.preprocess_p <= 0:
             raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
+        if self.max_learning_rate <= 0:
+            raise ValueError(f"max_learning_rate must be positive, got {self.max_learning_rate}")
 
     @property
     def initial_learning_rate(self) -> float:
-        """The step of the untrained rule, sigmoid(input_bias_init)."""
-        return _sigmoid(self.input_bias_init)
+        """The step of the untrained rule, max_learning_rate * sigmoid(input_bias_init)."""
+        return self.max_learning_rate * _sigmoid(self.input_bias_init)
 
     def network(self) -> GatedUpdateNetwork:
         return GatedUpdateNetwork(
@@ -108,8 +117,9 @@ class GatedLSTM:
                 axis=-1,
             )
             carries, forget, input_gate = network.apply(
-                meta_params, carries, features, theta32, previous_forget, previous_input
+                meta_params, carries, features, theta32, previous_forget, previous_input / self.max_learning_rate
             )
+            input_gate = self.max_learning_rate * input_gate
             update = (forget - 1.0) * theta32 - input_gate * grad32
             return update.astype(grad.dtype), carries, forget, input_gate
 
