@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from learned_opt.evaluation import loss_curves
+from learned_opt.meta.unroll import loss_curves
 from learned_opt.tasks.base import TaskFamily, sample_problems
 
 

@@ -46,6 +46,37 @@ def summarize(name: str, learning_rate: float | None, final_losses: np.ndarray) 
     return ResultRow(name, learning_rate, mean, ci95, log10_mean, n)
 
 
+def compare(
+    family: TaskFamily,
+    learned: dict,
+    baselines: Iterable[str] = ("adam", "rmsprop", "sgd", "nesterov"),
+    *,
+    seed: int = 0,
+    num_problems: int = 100,
+    tuning_problems: int = 100,
+    num_steps: int = 100,
+    grid=None,
+) -> tuple[list[ResultRow], dict[str, np.ndarray]]:
+    """Runs learned optimizers (name -> optax transform) and learning-rate-tuned baselines on
+    the same `num_problems` test problems for `num_steps` steps. Baselines are tuned on
+    `tuning_problems` problems of the separate tuning split. Returns the summary rows and
+    every optimizer's loss curves, shape (num_problems, num_steps + 1)."""
+    from learned_opt.baselines import BASELINES, DEFAULT_LEARNING_RATES, tune_learning_rate
+
+    rows, curves = [], {}
+    candidates = [(name, tx, None) for name, tx in learned.items()]
+    for name in baselines:
+        if name not in BASELINES:
+            raise ValueError(f"Unknown baseline {name!r}; baselines are {sorted(BASELINES)}")
+        tuned = tune_learning_rate(name, family, seed=seed, num_problems=tuning_problems, num_steps=num_steps,
+                                   grid=grid if grid is not None else DEFAULT_LEARNING_RATES)
+        candidates.append((name, tuned.transform(), tuned.learning_rate))
+    for name, tx, learning_rate in candidates:
+        curves[name] = problem_curves(family, tx, seed, "test", num_problems, num_steps)
+        rows.append(summarize(name, learning_rate, curves[name][:, -1]))
+    return rows, curves
+
+
 def format_table(rows: Iterable[ResultRow], num_steps: int) -> str:
     """A Markdown table of result rows."""
     lines = [
