@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Meta-trains the gated rule (input gate bounded at 10) on the MLP base task (one hidden layer of 20 sigmoid units,
 # batch 128, 100 steps) on scikit-learn's digits, and ships the best meta-parameters as
-# learned_opt/pretrained/gated_mlp_digits.msgpack with its metrics log beside this script.
+# learned_opt/pretrained/gated_mlp_digits.msgpack and its metrics log as
+# experiments/results/gated_mlp_digits.metrics.jsonl.
 # notebooks/gates.ipynb loads that file.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,7 +15,6 @@ from learned_opt.optimizers import RULES, rule_config
 from learned_opt.tasks import TASK_FAMILIES, task_family
 
 
-
 def _write_json(path: str | None, payload) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

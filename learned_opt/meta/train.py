@@ -30,6 +30,7 @@ from learned_opt.checkpoint import CheckpointError, atomic_write
 from learned_opt.meta import estimators, sharding
 from learned_opt.meta.unroll import InnerState, init_inner_state, loss_curves, unroll
 from learned_opt.optimizers import UpdateRule, learned_optimizer, rule_config
+from learned_opt.optimizers.base import tree_all_finite
 from learned_opt.tasks.base import TaskFamily, sample_problems, sample_task_data, split_key
 
 PyTree = Any
@@ -126,10 +127,6 @@ def fresh_tasks(rule: UpdateRule, family: TaskFamily, key, num_tasks: int, antit
     return tasks
 
 
-def _tree_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
-
 def _select_tasks(replace: jax.Array, new: InnerState, old: InnerState) -> InnerState:
     def select(n, o):
         return jnp.where(replace.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
@@ -175,7 +172,7 @@ def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig
             config.estimator, per_task_loss, state.meta_params, state.tasks, state.estimator_state, estimate_key,
             config.es_std,
         )
-        finite = jnp.isfinite(meta_loss) & _tree_finite(grads)
+        finite = jnp.isfinite(meta_loss) & tree_all_finite(grads)
         grads = jax.tree.map(lambda g: jnp.where(finite, g, 0.0), grads)
         updates, outer_state = outer.update(grads, state.outer_state, state.meta_params)
         meta_params = optax.apply_updates(state.meta_params, updates)

@@ -6,6 +6,7 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import chex
 import jax
+import jax.numpy as jnp
 
 PyTree = Any
 MetaParams = Any
@@ -44,3 +45,8 @@ def map_leaves(fn: Callable[..., tuple], num_outputs: int, tree: PyTree, *others
     outputs = [fn(*args) for args in zip(leaves, *other_leaves)]
     columns = list(zip(*outputs)) if outputs else [()] * num_outputs
     return tuple(treedef.unflatten(list(column)) for column in columns)
+
+
+def tree_all_finite(tree: PyTree) -> jax.Array:
+    """True when every element of every leaf is finite (True for an empty tree)."""
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)] + [True]))

@@ -6,12 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from learned_opt.optimizers.base import MetaParams, UpdateRule
-
-
-def _all_finite(tree) -> jnp.ndarray:
-    leaves = jax.tree.leaves(tree)
-    return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in leaves] + [True]))
+from learned_opt.optimizers.base import MetaParams, UpdateRule, tree_all_finite
 
 
 def learned_optimizer(rule: UpdateRule, meta_params: MetaParams) -> optax.GradientTransformationExtraArgs:
@@ -45,7 +40,7 @@ def learned_optimizer(rule: UpdateRule, meta_params: MetaParams) -> optax.Gradie
                 )
             if jnp.ndim(value) != 0:
                 raise ValueError(f"value must be the scalar loss, got shape {jnp.shape(value)}")
-        finite = _all_finite(updates)
+        finite = tree_all_finite(updates)
         if rule.needs_value:
             finite = finite & jnp.isfinite(value)
             value = jnp.where(finite, value, 0.0)
