@@ -22,6 +22,7 @@ from learned_opt.data import cifar, datasets, download, generated, idx, load_dat
 from learned_opt.data.cifar import CIFARError
 from learned_opt.data.download import DownloadError, Remote
 from learned_opt.data.idx import IDXError
+from learned_opt.tasks.conv import to_images
 
 IDX_STEMS = idx.IDX_FILES
 
@@ -246,7 +247,7 @@ def test_cifar10_reads_batches_in_order_channel_first(root):
     np.testing.assert_array_equal(data.test_inputs, scaled(batches[5][0]))
     np.testing.assert_array_equal(data.test_labels, batches[5][1])
     # Channel-first rows: value (row r, column c, channel k) is at k * 1024 + r * 32 + c.
-    images = cifar.to_images(data.test_inputs)
+    images = np.asarray(to_images(data.test_inputs, "cifar10"))
     assert images.shape == (3, 32, 32, 3)
     r, c, k = 5, 17, 2
     assert images[1, r, c, k] == data.test_inputs[1, k * 1024 + r * 32 + c]

@@ -81,8 +81,3 @@ def read_cifar10(directory: str | os.PathLike):
     train_images = np.concatenate([images for images, _ in train])
     train_labels = np.concatenate([labels for _, labels in train])
     return train_images, train_labels, test_images, test_labels
-
-
-def to_images(inputs: np.ndarray) -> np.ndarray:
-    """Flattened channel-first rows (n, 3072) as channel-last images (n, 32, 32, 3)."""
-    return np.asarray(inputs).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)

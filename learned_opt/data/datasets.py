@@ -100,7 +100,7 @@ def cifar10(root: str | os.PathLike | None = None) -> Dataset:
 
     Inputs keep the file's channel-first order: 3072 values = 1024 red, 1024 green, 1024 blue
     pixels (each row by row), scaled by 1/255. For images use
-    `inputs.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)` (see `cifar.to_images`)."""
+    `learned_opt.tasks.conv.to_images(inputs, "cifar10")`."""
     require("cifar10", root)
     return _from_bytes("cifar10", *cifar.read_cifar10(dataset_dir("cifar10", root)), num_classes=cifar.NUM_CLASSES)
 
