@@ -57,9 +57,9 @@ def throughput(num_devices: int, num_tasks: int, truncation: int, repeats: int) 
     family, rule = QuadraticFamily(), lo.DirectLSTM()
     config = MetaTrainConfig(num_tasks=num_tasks, horizon=5 * truncation, truncation_length=truncation)
     mesh = sharding.task_mesh(jax.devices()[:num_devices])
-    host = initial_state(rule, family, config)
+    host = initial_state(rule, (family,), config)
     state = sharding.place(host, state_shardings(host, mesh))
-    meta_step = make_meta_step(rule, family, config, mesh)
+    meta_step = make_meta_step(rule, (family,), config, mesh)
     state, _ = meta_step(state)  # compile
     jax.block_until_ready(state)
     start = time.perf_counter()
@@ -100,8 +100,8 @@ def memory(lengths, num_tasks: int) -> list[dict]:
         row = {"truncation": length, "adam_unroll_temp_bytes": adam_bytes.temp_size_in_bytes}
         for remat in (False, True):
             config = MetaTrainConfig(num_tasks=num_tasks, horizon=length, truncation_length=length, remat=remat)
-            state = initial_state(rule, family, config)
-            analysis = make_meta_step(rule, family, config).lower(state).compile().memory_analysis()
+            state = initial_state(rule, (family,), config)
+            analysis = make_meta_step(rule, (family,), config).lower(state).compile().memory_analysis()
             name = "remat" if remat else "no_remat"
             row[f"meta_step_temp_bytes_{name}"] = analysis.temp_size_in_bytes
             row[f"ratio_to_adam_{name}"] = analysis.temp_size_in_bytes / max(adam_bytes.temp_size_in_bytes, 1)

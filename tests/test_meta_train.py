@@ -72,3 +72,17 @@ def test_second_order_changes_the_meta_gradient():
 def test_bad_config_is_rejected(bad):
     with pytest.raises(ValueError):
         MetaTrainConfig(**bad)
+
+
+def test_families_of_different_structure_are_trained_in_turn():
+    """Meta-steps alternate between families whose parameters differ in shape; the
+    validation loss averages over both and goes down."""
+    families = (QuadraticFamily(dim=3), QuadraticFamily(dim=6))
+    config = MetaTrainConfig(num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16)
+    result = meta_train(lo.DirectLSTM(), families, config, progress=False)
+    validations = [r["validation_loss"] for r in result.history if r["kind"] == "validation"]
+    assert result.best_validation_loss < 0.8 * validations[0]
+    losses = np.array([r["meta_loss"] for r in result.history if r["kind"] == "train"])
+    # A 6-dimensional quadratic has about twice the loss of a 3-dimensional one: the meta-loss
+    # of odd steps (dim 6) is larger than that of the even steps next to them.
+    assert np.mean(losses[1::2] > losses[0::2]) > 0.8

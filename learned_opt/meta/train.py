@@ -153,13 +153,16 @@ def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaT
     return jax.vmap(one_task, in_axes=(0 if batched else None, 0))(meta_params, tasks)
 
 
-def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig, mesh=None):
-    """The jitted meta-step: one truncation on every task, one outer update.
+def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig, mesh=None,
+                   index: int = 0):
+    """The jitted meta-step on family `families[index]`: one truncation on every task of
+    that family's batch (``state.tasks[index]``), one outer update.
 
     A step whose meta-loss or meta-gradient is not finite leaves the meta-parameters and
     the outer state unchanged and reports ``skipped = 1``. Tasks that reached the horizon,
     or whose truncation loss is not finite (``tasks_reset`` counts these), are redrawn.
     """
+    family = families[index]
     outer = outer_optimizer(config)
     mesh = mesh if mesh is not None else sharding.task_mesh()
     antithetic = estimators.is_antithetic(config.estimator)
@@ -169,8 +172,8 @@ def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig
         active_steps = jax.random.randint(length_key, (), config.min_truncation_length, config.truncation_length + 1)
         per_task_loss = functools.partial(per_task_truncation_loss, rule, family, config, active_steps=active_steps)
         meta_loss, losses, grads, tasks, estimator_state = estimators.estimate(
-            config.estimator, per_task_loss, state.meta_params, state.tasks, state.estimator_state, estimate_key,
-            config.es_std,
+            config.estimator, per_task_loss, state.meta_params, state.tasks[index], state.estimator_state[index],
+            estimate_key, config.es_std,
         )
         finite = jnp.isfinite(meta_loss) & tree_all_finite(grads)
         grads = jax.tree.map(lambda g: jnp.where(finite, g, 0.0), grads)
@@ -192,8 +195,8 @@ def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig
         new_state = state._replace(
             meta_params=keep(meta_params, state.meta_params),
             outer_state=keep(outer_state, state.outer_state),
-            tasks=tasks,
-            estimator_state=estimator_state,
+            tasks=state.tasks[:index] + (tasks,) + state.tasks[index + 1:],
+            estimator_state=state.estimator_state[:index] + (estimator_state,) + state.estimator_state[index + 1:],
             key=key,
             step=state.step + 1,
         )
@@ -209,28 +212,32 @@ def make_meta_step(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig
     return jax.jit(meta_step)
 
 
-def make_validation_loss(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig):
-    """Jitted mean loss at step `horizon` on the fixed validation problems."""
-    data, keys = sample_problems(family, config.seed, "validation", config.num_validation_problems)
+def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig):
+    """Jitted mean loss at step `horizon` on fixed validation problems, averaged over families."""
+    problems = [sample_problems(f, config.seed, "validation", config.num_validation_problems) for f in families]
 
     @jax.jit
     def validation_loss(meta_params):
         tx = learned_optimizer(rule, meta_params)
-        return jnp.mean(loss_curves(family, tx, data, keys, config.horizon)[:, -1])
+        means = [jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, -1])
+                 for f, (data, keys) in zip(families, problems)]
+        return jnp.mean(jnp.stack(means))
 
     return validation_loss
 
 
-def initial_state(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig) -> MetaTrainState:
-    """The meta-training state at step 0, on the host."""
+def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig) -> MetaTrainState:
+    """The meta-training state at step 0, on the host: one task batch per family."""
     init_key, task_key, run_key = jax.random.split(split_key(config.seed, "train"), 3)
     meta_params = rule.init(init_key)
-    tasks = fresh_tasks(rule, family, task_key, config.num_tasks, estimators.is_antithetic(config.estimator))
+    antithetic = estimators.is_antithetic(config.estimator)
+    task_keys = [task_key] if len(families) == 1 else list(jax.random.split(task_key, len(families)))
     state = MetaTrainState(
         meta_params=meta_params,
         outer_state=outer_optimizer(config).init(meta_params),
-        tasks=tasks,
-        estimator_state=estimators.init_estimator_state(config.estimator, meta_params, config.num_tasks),
+        tasks=tuple(fresh_tasks(rule, f, k, config.num_tasks, antithetic) for f, k in zip(families, task_keys)),
+        estimator_state=tuple(estimators.init_estimator_state(config.estimator, meta_params, config.num_tasks)
+                              for _ in families),
         key=run_key,
         step=jnp.zeros((), jnp.int32),
         best_meta_params=meta_params,
@@ -246,12 +253,12 @@ def state_shardings(state: MetaTrainState, mesh) -> MetaTrainState:
     return everything_replicated._replace(tasks=jax.tree.map(lambda _: sharding.sharded(mesh), state.tasks))
 
 
-def _run_identity(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig) -> str:
+def _run_identity(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig) -> str:
     """What a resumed run must share with the run that wrote the state (all settings but
     the number of meta-steps, which may be extended)."""
     settings = dataclasses.asdict(config)
     del settings["num_meta_steps"]
-    return json.dumps({"rule": rule.name, "rule_config": rule_config(rule), "family": repr(family),
+    return json.dumps({"rule": rule.name, "rule_config": rule_config(rule), "families": [repr(f) for f in families],
                        "config": settings}, sort_keys=True)
 
 
@@ -299,7 +306,7 @@ def train_state_step(run_dir) -> int | None:
 
 def meta_train(
     rule: UpdateRule,
-    family: TaskFamily,
+    family: TaskFamily | tuple[TaskFamily, ...],
     config: MetaTrainConfig = MetaTrainConfig(),
     *,
     run_dir: str | Path | None = None,
@@ -312,25 +319,30 @@ def meta_train(
     """Meta-trains `rule` on `family` and returns the meta-parameters with the lowest
     validation loss (mean loss at step `horizon` on held-out validation problems).
 
+    `family` may be a tuple of families whose parameters differ in structure (MLPs of
+    several widths and depths, say): each keeps its own batch of tasks, meta-step k trains
+    on family k mod len(family), and the validation loss averages over the families.
+
     With `run_dir`, the full training state is saved there at every validation; with
     `resume=True` a saved state is picked up and the run continues from it. The task batch
     is sharded over `mesh` (default: all devices of all processes). `on_record` receives
     every metrics record (dicts with a "kind" of "train" or "validation") once it is on the
     host; `on_best(step, meta_params)` is called at each new best validation loss.
     """
+    families = tuple(family) if isinstance(family, (tuple, list)) else (family,)
     mesh = mesh if mesh is not None else sharding.task_mesh()
     if config.num_tasks % mesh.size:
         raise ValueError(f"num_tasks ({config.num_tasks}) must be a multiple of the {mesh.size} devices")
-    identity = _run_identity(rule, family, config)
+    identity = _run_identity(rule, families, config)
     state_path = Path(run_dir) / TRAIN_STATE_FILENAME if run_dir is not None else None
-    host_state = initial_state(rule, family, config)
+    host_state = initial_state(rule, families, config)
     resumed = resume and state_path is not None and state_path.is_file()
     if resumed:
         host_state = load_train_state(state_path, host_state, identity)
     shardings = state_shardings(host_state, mesh)
     state = sharding.place(host_state, shardings)
-    meta_step = make_meta_step(rule, family, config, mesh)
-    validation_loss = make_validation_loss(rule, family, config)
+    meta_steps = [make_meta_step(rule, families, config, mesh, index) for index in range(len(families))]
+    validation_loss = make_validation_loss(rule, families, config)
 
     history: list[dict] = []
 
@@ -363,7 +375,7 @@ def meta_train(
     bar = tqdm(range(first_step, config.num_meta_steps), initial=first_step, total=config.num_meta_steps,
                desc=f"meta-train {rule.name}", disable=not progress or jax.process_index() != 0)
     for step in bar:
-        state, metrics = meta_step(state)
+        state, metrics = meta_steps[step % len(families)](state)
         pending.append(metrics)
         if (step + 1) % config.validate_every == 0 or step + 1 == config.num_meta_steps:
             for done_step, done_metrics in zip(range(step + 2 - len(pending), step + 2), sharding.to_host(pending)):
