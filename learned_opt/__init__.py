@@ -1,8 +1,18 @@
 """learned_opt: learned optimizers in the "gradient descent as LSTM" family, for optax."""
 
-from learned_opt.checkpoint import CheckpointError, load, save
+from learned_opt.checkpoint import CheckpointError, list_pretrained, load, pretrained, save
 from learned_opt.optimizers import DirectLSTM, GatedLSTM, learned_optimizer
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckpointError", "DirectLSTM", "GatedLSTM", "learned_optimizer", "load", "save", "__version__"]
+__all__ = [
+    "CheckpointError",
+    "DirectLSTM",
+    "GatedLSTM",
+    "learned_optimizer",
+    "list_pretrained",
+    "load",
+    "pretrained",
+    "save",
+    "__version__",
+]

@@ -140,3 +140,43 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
     meta_params = payload["meta_params"]
     _check_structure(path, stored_rule, meta_params)
     return Checkpoint(stored_rule, jax.tree.map(jnp.asarray, meta_params), json.loads(payload["metadata"]))
+
+
+# name -> (file under learned_opt/pretrained/, one-line description)
+PRETRAINED: dict[str, tuple[str, str]] = {
+    "l2l": ("l2l.msgpack", "direct LSTM rule (Andrychowicz et al. 2016), meta-trained on small MLP classifiers "
+            "(experiments/pretrain.py)"),
+    "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017), input gate bounded at 10, meta-trained "
+              "on small MLP classifiers (experiments/pretrain.py)"),
+    "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP on "
+                         "digits only (experiments/gated_mlp_digits.sh; notebooks/gates.ipynb)"),
+}
+DEFAULT_PRETRAINED = "l2l"
+
+
+def list_pretrained() -> dict[str, str]:
+    """Names of the shipped optimizers with a one-line description each."""
+    return {name: description for name, (_, description) in PRETRAINED.items()}
+
+
+def load_pretrained(name: str | None = None) -> Checkpoint:
+    """The shipped checkpoint `name` (default: the general-purpose one)."""
+    import importlib.resources
+
+    name = DEFAULT_PRETRAINED if name is None else name
+    if name not in PRETRAINED:
+        raise ValueError(f"Unknown pretrained optimizer {name!r}; available: {', '.join(PRETRAINED)}")
+    resource = importlib.resources.files("learned_opt") / "pretrained" / PRETRAINED[name][0]
+    with importlib.resources.as_file(resource) as path:
+        return load(path)
+
+
+def pretrained(name: str | None = None):
+    """A shipped, meta-trained optimizer as an optax transform; works offline.
+
+    ``lo.pretrained()`` gives the default general-purpose optimizer, ``lo.pretrained("gated")``
+    one by name; `list_pretrained()` lists the names."""
+    from learned_opt.optimizers import learned_optimizer
+
+    loaded = load_pretrained(name)
+    return learned_optimizer(loaded.rule, loaded.meta_params)

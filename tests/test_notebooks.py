@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_kernel_is_this_python():
 
 
 def test_notebooks_exist():
-    assert "gates.ipynb" in [path.name for path in NOTEBOOKS]
+    assert {"gates.ipynb", "quickstart.ipynb"} <= {path.name for path in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
@@ -61,3 +62,9 @@ def test_notebook_runs(path: Path):
         for baseline in ("adam", "rmsprop", "sgd", "nesterov"):
             assert f"| {baseline} |" in table
         assert "nan" not in table.lower()
+    if path.name == "quickstart.ipynb":
+        text = "".join(stream_text(cell) for cell in notebook.cells if cell.cell_type == "code")
+        # nnx loop, linen loop, linen loop behind gradient clipping
+        accuracies = [float(a) for a in re.findall(r"learned optimizer: .*test accuracy (\d\.\d+)", text)]
+        assert len(accuracies) == 3, text
+        assert min(accuracies) > 0.8, text

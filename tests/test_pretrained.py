@@ -1,0 +1,54 @@
+"""Shipped optimizers: every one loads offline and trains a small model; the demo runs."""
+
+import json
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import learned_opt as lo
+from learned_opt.checkpoint import PRETRAINED, load_pretrained
+from learned_opt.cli import main
+from learned_opt.meta.unroll import init_inner_state, unroll
+from learned_opt.tasks import MLPFamily
+
+
+def test_list_pretrained_names_the_shipped_files():
+    names = lo.list_pretrained()
+    assert {"l2l", "gated"} <= set(names)
+    assert all(isinstance(text, str) and len(text) > 20 for text in names.values())
+    assert set(names) == set(PRETRAINED)
+
+
+@pytest.mark.parametrize("name", list(PRETRAINED))
+def test_each_pretrained_optimizer_lowers_the_loss(name):
+    loaded = load_pretrained(name)
+    assert loaded.rule.name in ("direct", "gated")
+    tx = optax.chain(optax.clip_by_global_norm(100.0), lo.pretrained(name))  # composes like optax
+    family = MLPFamily(hidden_sizes=(16,), activation="tanh", batch_size=64)
+    data = family.sample_data(jax.random.PRNGKey(0))
+    state = init_inner_state(family, tx, data, jax.random.PRNGKey(1))
+    state, losses = jax.jit(lambda s: unroll(family, tx, s, 60))(state)
+    losses = np.asarray(losses)
+    assert np.all(np.isfinite(losses))
+    assert losses[-5:].mean() < 0.6 * losses[:5].mean(), (name, losses[:5], losses[-5:])
+
+
+def test_default_is_l2l_and_unknown_names_are_listed():
+    assert lo.pretrained() is not None and load_pretrained(None).rule.name == "direct"
+    with pytest.raises(ValueError, match="l2l, gated"):
+        lo.pretrained("adamw")
+
+
+def test_demo_prints_and_plots(tmp_path, capsys):
+    plot = tmp_path / "demo.png"
+    assert main(["demo", "--steps", "30", "--tuning-problems", "2", "--plot", str(plot),
+                 "--json", str(tmp_path / "demo.json")]) == 0
+    rows = json.loads((tmp_path / "demo.json").read_text())
+    assert [row["optimizer"] for row in rows] == ["learned (l2l)", "adam"]
+    for row in rows:
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and np.isfinite(row["final_train_loss"]) and row["seconds"] > 0
+    assert plot.stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "| adam |" in out
