@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument("--quick", action="store_true", help="a reduced suite (digits, 2 variants, few seeds)")
     benchmark.add_argument("--out", default="experiments/results/suite", help="output directory")
-    benchmark.add_argument("--datasets", nargs="+", help="datasets (default: digits mnist1d; quick: digits)")
+    benchmark.add_argument("--datasets", nargs="+",
+                           help="datasets (default: digits, mnist1d, and mnist when its files are present; quick: digits)")
     benchmark.add_argument("--seeds", type=_positive_int, help="held-out seeds per variant (default 20; quick 4)")
     benchmark.add_argument("--meta-steps", type=_positive_int, help="meta-training steps per rule (default 300)")
     benchmark.add_argument("--json", metavar="PATH", help="also write the results JSON here")

@@ -32,11 +32,18 @@ VARIANTS: tuple[tuple[str, dict, int], ...] = (
 )
 
 
+def default_datasets() -> tuple[str, ...]:
+    """digits and mnist1d, and MNIST too when its files are present."""
+    from learned_opt.data import availability
+
+    return ("digits", "mnist1d") + (("mnist",) if availability("mnist")[0] else ())
+
+
 @dataclasses.dataclass(frozen=True)
 class SuiteConfig:
     """Sizes of one suite run. The defaults are the full suite; `quick()` a smoke-sized one."""
 
-    datasets: tuple[str, ...] = ("digits", "mnist1d")
+    datasets: tuple[str, ...] = dataclasses.field(default_factory=default_datasets)
     variants: tuple[str, ...] = tuple(name for name, _, _ in VARIANTS)
     num_seeds: int = 20
     tuning_problems: int = 20

@@ -35,3 +35,14 @@ def test_variants_are_the_papers():
     names = [name for name, _, _ in VARIANTS]
     assert names == ["base", "200 steps", "40 hidden units", "two hidden layers", "ReLU"]
     assert dict((name, steps) for name, _, steps in VARIANTS)["200 steps"] == 200
+
+
+def test_mnist_joins_the_suite_when_its_files_are_present(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNED_OPT_DATA", str(tmp_path))
+    assert SuiteConfig().datasets == ("digits", "mnist1d")
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (mnist / name).write_bytes(b"")
+    assert SuiteConfig().datasets == ("digits", "mnist1d", "mnist")
