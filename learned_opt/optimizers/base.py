@@ -47,6 +47,38 @@ def map_leaves(fn: Callable[..., tuple], num_outputs: int, tree: PyTree, *others
     return tuple(treedef.unflatten(list(column)) for column in columns)
 
 
+def zero_lstm_state(params: PyTree, hidden_sizes) -> tuple:
+    """Zero LSTM states for every coordinate: per layer a (cell, hidden) pair of pytrees
+    shaped like `params` with a trailing axis of the layer's size. Keeping whole pytrees
+    (as optax's Adam keeps its moments) lets frameworks that wrap parameters, such as flax
+    nnx's `Param`, carry the state the same way they carry the parameters."""
+    return tuple(
+        tuple(jax.tree.map(lambda p, size=size: jnp.zeros(jnp.shape(p) + (size,), jnp.float32), params)
+              for _ in range(2))
+        for size in hidden_sizes
+    )
+
+
+def map_leaves_with_lstm(fn: Callable[..., tuple], num_outputs: int, lstm: tuple, tree: PyTree, *others: PyTree):
+    """`map_leaves` for a rule with per-coordinate LSTM state (see `zero_lstm_state`).
+
+    ``fn(leaf, carries, *other_leaves)`` receives the leaf's carries as a tuple of
+    (cell, hidden) per layer and returns ``(new_carries, *outputs)``. Returns the
+    `num_outputs` output pytrees and the new LSTM state.
+    """
+    carry_trees = [t for layer in lstm for t in layer]
+    num_carries = len(carry_trees)
+
+    def leaf_fn(leaf, *rest):
+        flat = rest[:num_carries]
+        new_carries, *outputs = fn(leaf, tuple(zip(flat[0::2], flat[1::2])), *rest[num_carries:])
+        return (*outputs, *[x for layer in new_carries for x in layer])
+
+    results = map_leaves(leaf_fn, num_outputs + num_carries, tree, *carry_trees, *others)
+    new_trees = results[num_outputs:]
+    return results[:num_outputs], tuple(zip(new_trees[0::2], new_trees[1::2]))
+
+
 def tree_all_finite(tree: PyTree) -> jax.Array:
     """True when every element of every leaf is finite (True for an empty tree)."""
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)] + [True]))

@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from learned_opt.features import log_and_sign
 from learned_opt.networks import DirectUpdateNetwork, zero_lstm_carries
-from learned_opt.optimizers.base import map_leaves
+from learned_opt.optimizers.base import map_leaves_with_lstm, zero_lstm_state
 
 
 class DirectLSTMState(NamedTuple):
-    """Per-coordinate LSTM states, one entry per parameter leaf, and the skip count."""
+    """Per-coordinate LSTM states (per layer, (cell, hidden) pytrees shaped like the
+    parameters with a trailing hidden axis) and the skip count."""
 
     lstm: Any
     skipped: jnp.ndarray
@@ -57,8 +57,7 @@ class DirectLSTM:
         return self.network().init(key, carries, jnp.zeros((2,), jnp.float32))
 
     def init_state(self, params) -> DirectLSTMState:
-        lstm = jax.tree.map(lambda p: zero_lstm_carries(jnp.shape(p), self.hidden_sizes), params)
-        return DirectLSTMState(lstm=lstm, skipped=jnp.zeros((), jnp.int32))
+        return DirectLSTMState(lstm=zero_lstm_state(params, self.hidden_sizes), skipped=jnp.zeros((), jnp.int32))
 
     def step(self, meta_params, state: DirectLSTMState, grads, params=None, value=None):
         del params, value
@@ -67,7 +66,7 @@ class DirectLSTM:
         def leaf_update(grad, carries):
             features = log_and_sign(grad, self.preprocess_p)
             carries, update = network.apply(meta_params, carries, features)
-            return update.astype(grad.dtype), carries
+            return carries, update.astype(grad.dtype)
 
-        updates, lstm = map_leaves(leaf_update, 2, grads, state.lstm)
+        (updates,), lstm = map_leaves_with_lstm(leaf_update, 1, state.lstm, grads)
         return updates, state._replace(lstm=lstm)

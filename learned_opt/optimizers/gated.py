@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from learned_opt.features import log_and_sign
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
-from learned_opt.optimizers.base import map_leaves
+from learned_opt.optimizers.base import map_leaves_with_lstm, zero_lstm_state
 
 
 class GatedLSTMState(NamedTuple):
@@ -94,9 +94,8 @@ class GatedLSTM:
         def full(value):
             return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, jnp.float32), params)
 
-        lstm = jax.tree.map(lambda p: zero_lstm_carries(jnp.shape(p), (self.hidden_size,)), params)
         return GatedLSTMState(
-            lstm=lstm,
+            lstm=zero_lstm_state(params, (self.hidden_size,)),
             forget=full(_sigmoid(self.forget_bias_init)),
             input=full(self.initial_learning_rate),
             skipped=jnp.zeros((), jnp.int32),
@@ -106,7 +105,7 @@ class GatedLSTM:
         network = self.network()
         loss_features = log_and_sign(value, self.preprocess_p)
 
-        def leaf_update(grad, theta, carries, previous_forget, previous_input):
+        def leaf_update(grad, carries, theta, previous_forget, previous_input):
             grad32 = grad.astype(jnp.float32)
             theta32 = theta.astype(jnp.float32)
             features = jnp.concatenate(
@@ -121,10 +120,10 @@ class GatedLSTM:
             )
             input_gate = self.max_learning_rate * input_gate
             update = (forget - 1.0) * theta32 - input_gate * grad32
-            return update.astype(grad.dtype), carries, forget, input_gate
+            return carries, update.astype(grad.dtype), forget, input_gate
 
-        updates, lstm, forget, input_gate = map_leaves(
-            leaf_update, 4, grads, params, state.lstm, state.forget, state.input
+        (updates, forget, input_gate), lstm = map_leaves_with_lstm(
+            leaf_update, 3, state.lstm, grads, params, state.forget, state.input
         )
         return updates, state._replace(lstm=lstm, forget=forget, input=input_gate)
 
