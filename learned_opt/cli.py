@@ -155,7 +155,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     family = task_family(args.task)
     learned = {}
     for path in args.checkpoint:
-        loaded = checkpoint.load(path)
+        is_shipped = path in checkpoint.PRETRAINED and not Path(path).exists()
+        loaded = checkpoint.load_pretrained(path) if is_shipped else checkpoint.load(path)
         name = f"learned ({loaded.rule.name})"
         if name in learned:
             name = f"learned ({loaded.rule.name}, {path})"
@@ -261,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     evaluate.add_argument("--checkpoint", nargs="+", default=[], metavar="PATH",
-                          help="run directories or checkpoint files of learned optimizers")
+                          help="run directories or checkpoint files of learned optimizers, or names of shipped "
+                          "ones (learned_opt.list_pretrained())")
     evaluate.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
     evaluate.add_argument("--num-problems", type=_positive_int, default=100, help="held-out test problems")
     evaluate.add_argument("--tuning-problems", type=_positive_int, default=100, help="problems for tuning baselines")
@@ -282,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         "under OUT/runs and reused.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    benchmark.add_argument("--quick", action="store_true", help="a reduced suite (digits, 2 variants, few seeds)")
+    benchmark.add_argument("--quick", action="store_true", help="a reduced suite (digits, base task, 4 seeds)")
     benchmark.add_argument("--out", default="experiments/results/suite", help="output directory")
     benchmark.add_argument("--datasets", nargs="+",
                            help="datasets (default: digits, mnist1d, and mnist when its files are present; quick: digits)")

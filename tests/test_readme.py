@@ -12,8 +12,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_readme_optax_example(tmp_path):
-    example = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    assert 'lo.load("runs/quadratic")' in example
+    examples = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    example = next(block for block in examples if 'lo.load("runs/quadratic")' in block)
     rule = lo.DirectLSTM()
     lo.save(tmp_path / "run", rule, rule.init(jax.random.PRNGKey(0)))
     namespace = {}
