@@ -148,8 +148,8 @@ PRETRAINED: dict[str, tuple[str, str]] = {
             "(experiments/pretrain.py)"),
     "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017), input gate bounded at 10, meta-trained "
               "on small MLP classifiers (experiments/pretrain.py)"),
-    "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP on "
-                         "digits only (experiments/gated_mlp_digits.sh; notebooks/gates.ipynb)"),
+    "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
+                         "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }
 DEFAULT_PRETRAINED = "l2l"
 
