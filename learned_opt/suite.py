@@ -127,7 +127,8 @@ def markdown_report(results: dict) -> str:
         "",
         f"Mean final training loss over {config['num_seeds']} held-out seeds (95% CI); baselines' "
         f"learning rates tuned per variant on {config['tuning_problems']} separate problems; each rule "
-        f"meta-trained for {config['meta_steps']} meta-steps on the base task only.",
+        f"meta-trained for {config['meta_steps']} meta-steps on the base task only. Produced by "
+        "`learned-opt benchmark` (see suite.json for the settings).",
     ]
     for dataset, per_variant in results["datasets"].items():
         for variant, entry in per_variant.items():
