@@ -12,6 +12,9 @@ from typing import Any
 
 import chex
 import jax
+import jax.numpy as jnp
+
+from learned_opt.data import load_dataset
 
 PyTree = Any
 
@@ -82,3 +85,10 @@ def sample_problems(family: TaskFamily, seed: int, split: str, num_problems: int
     """`num_problems` problems of a split: their stacked data and one run key each."""
     data_key, run_key = jax.random.split(split_key(seed, split))
     return sample_task_data(family, data_key, num_problems), jax.random.split(run_key, num_problems)
+
+
+def train_minibatch(dataset_name: str, batch_size: int, key: chex.PRNGKey):
+    """(inputs, labels) of `batch_size` examples drawn with replacement from the training split."""
+    dataset = load_dataset(dataset_name)
+    index = jax.random.randint(key, (batch_size,), 0, dataset.train_labels.shape[0])
+    return jnp.asarray(dataset.train_inputs)[index], jnp.asarray(dataset.train_labels)[index]

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from learned_opt.data import load_dataset
-from learned_opt.tasks.base import TaskFamily
+from learned_opt.tasks.base import TaskFamily, train_minibatch
 
 # (height, width, channels) of each image dataset, and how its flat rows are laid out.
 IMAGE_LAYOUTS = {
@@ -49,6 +49,8 @@ class ConvFamily(TaskFamily):
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if self.dataset not in IMAGE_LAYOUTS:
             raise ValueError(f"ConvFamily needs an image dataset, one of {sorted(IMAGE_LAYOUTS)}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
 
     def _feature_size(self) -> int:
         (height, width, _), _ = IMAGE_LAYOUTS[self.dataset]
@@ -100,10 +102,8 @@ class ConvFamily(TaskFamily):
 
     def sample_batch(self, data, key):
         del data
-        dataset = load_dataset(self.dataset)
-        index = jax.random.randint(key, (self.batch_size,), 0, dataset.train_labels.shape[0])
-        images = to_images(jnp.asarray(dataset.train_inputs)[index], self.dataset)
-        return images, jnp.asarray(dataset.train_labels)[index]
+        inputs, labels = train_minibatch(self.dataset, self.batch_size, key)
+        return to_images(inputs, self.dataset), labels
 
     def loss(self, data, params, batch):
         del data

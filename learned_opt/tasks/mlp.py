@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from learned_opt.data import load_dataset
-from learned_opt.tasks.base import TaskFamily
+from learned_opt.tasks.base import TaskFamily, train_minibatch
 
 ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "tanh": jnp.tanh}
 
@@ -71,9 +71,7 @@ class MLPFamily(TaskFamily):
 
     def sample_batch(self, data, key):
         del data
-        dataset = load_dataset(self.dataset)
-        index = jax.random.randint(key, (self.batch_size,), 0, dataset.train_labels.shape[0])
-        return jnp.asarray(dataset.train_inputs)[index], jnp.asarray(dataset.train_labels)[index]
+        return train_minibatch(self.dataset, self.batch_size, key)
 
     def loss(self, data, params, batch):
         del data
