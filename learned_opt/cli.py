@@ -117,8 +117,8 @@ def meta_train_command(args: argparse.Namespace) -> int:
         result = meta_train(rule, family, config, run_dir=out, resume=args.resume, on_record=on_record,
                             on_best=on_best, progress=not args.no_progress)
     seconds = time.perf_counter() - start
-    validations = [json.loads(line) for line in kept if json.loads(line)["kind"] == "validation"]
-    validations += [r for r in result.history if r["kind"] == "validation"]
+    records = [json.loads(line) for line in kept] + result.history
+    validations = [r for r in records if r["kind"] == "validation"]
     summary = {
         "task": args.task,
         "rule": rule.name,

@@ -87,6 +87,6 @@ def estimate(
 
         (meta_loss, (losses, tasks)), grads = jax.value_and_grad(mean_loss, has_aux=True)(meta_params)
         return meta_loss, losses, grads, tasks, estimator_state
-    if estimator in ("es", "pes"):
+    if is_antithetic(estimator):
         return _antithetic(per_task_loss, meta_params, tasks, estimator_state, key, std, estimator == "pes")
     raise ValueError(f"Unknown estimator {estimator!r}; estimators are {ESTIMATORS}")

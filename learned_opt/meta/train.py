@@ -190,7 +190,13 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
             pair_redraw = pair_redraw[0] | pair_redraw[1]
             redraw = jnp.concatenate([pair_redraw, pair_redraw])
             estimator_state = estimators.reset_estimator_state(config.estimator, estimator_state, pair_redraw)
-        tasks = _select_tasks(redraw, fresh_tasks(rule, family, reset_key, config.num_tasks, antithetic), tasks)
+        # Tasks reach the horizon only once every few truncations: draw replacements only then.
+        tasks = jax.lax.cond(
+            jnp.any(redraw),
+            lambda t: _select_tasks(redraw, fresh_tasks(rule, family, reset_key, config.num_tasks, antithetic), t),
+            lambda t: t,
+            tasks,
+        )
         tasks = jax.lax.with_sharding_constraint(tasks, sharding.sharded(mesh))
         new_state = state._replace(
             meta_params=keep(meta_params, state.meta_params),
@@ -231,6 +237,8 @@ def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: Me
     init_key, task_key, run_key = jax.random.split(split_key(config.seed, "train"), 3)
     meta_params = rule.init(init_key)
     antithetic = estimators.is_antithetic(config.estimator)
+    # A single family keeps the undivided key, so single-family runs draw the same tasks as
+    # the recorded results in the README were produced with.
     task_keys = [task_key] if len(families) == 1 else list(jax.random.split(task_key, len(families)))
     state = MetaTrainState(
         meta_params=meta_params,
