@@ -46,10 +46,9 @@ def run_demo(name: str | None, num_steps: int, tuning_problems: int, seed: int, 
         for label, (run, rate) in runs.items()
     ]
     if plot_path is not None:
-        import matplotlib
+        from learned_opt.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         figure, axis = plt.subplots(figsize=(5.5, 3.5))
         for label, (run, rate) in runs.items():

@@ -6,6 +6,18 @@ import json
 from pathlib import Path
 
 
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or a message saying how to install it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise SystemExit("plotting needs matplotlib: pip install 'learned-opt[plot]'") from error
+    return plt
+
+
 def read_metrics(path) -> list[dict]:
     """Records of a metrics.jsonl (or of the one inside a run directory)."""
     path = Path(path)
@@ -17,13 +29,7 @@ def read_metrics(path) -> list[dict]:
 
 def plot_metrics(path, out=None) -> Path:
     """Writes a PNG with the meta-loss per meta-step and the validation loss; returns its path."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise SystemExit("plotting needs matplotlib: pip install 'learned-opt[plot]'") from error
+    plt = pyplot()
     records = read_metrics(path)
     train = [r for r in records if r["kind"] == "train"]
     validation = [r for r in records if r["kind"] == "validation"]

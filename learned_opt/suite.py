@@ -141,10 +141,9 @@ def markdown_report(results: dict) -> str:
 
 def plot_curves(dataset: str, per_variant: dict, path: Path) -> None:
     """Median loss and inter-quartile band over seeds, one panel per variant."""
-    import matplotlib
+    from learned_opt.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, len(per_variant), figsize=(4 * len(per_variant), 3.2), squeeze=False)
     for axis, (variant, entry) in zip(axes[0], per_variant.items()):
