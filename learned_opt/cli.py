@@ -91,6 +91,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
             validate_every=args.validate_every,
             num_validation_problems=args.validation_problems,
             seed=args.seed,
+            meta_objective=args.meta_objective,
         )
     except ValueError as error:
         raise SystemExit(f"learned-opt meta-train: error: {error}")
@@ -222,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
     train.add_argument("--rule", choices=sorted(RULES), default="direct", help="update rule")
     train.add_argument("--rule-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="set a field of the rule's configuration, e.g. max_learning_rate=10 (repeatable)")
+                       help="set a field of the rule's configuration, e.g. max_learning_rate=10 or "
+                            "momentum_decays=[0.5,0.9,0.99] (repeatable)")
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--seed", type=int, default=0, help="seed of meta-parameters, tasks and validation problems")
     train.add_argument("--meta-steps", type=_positive_int, default=2000, help="outer updates (one per truncation)")
@@ -235,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--estimator", choices=["tbptt", "es", "pes"], default="tbptt",
                        help="meta-gradient estimator: truncated backpropagation, antithetic ES, persistent ES")
     train.add_argument("--es-std", type=_positive_float, default=0.01, help="perturbation scale of ES and PES")
+    train.add_argument("--meta-objective", choices=["loss", "log_loss"], default="loss",
+                       help="what a truncation minimises: the summed loss (as in the paper) or the summed log loss")
     train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
     train.add_argument("--max-grad-norm", type=_positive_float, default=10.0, help="meta-gradient clipping norm")
     train.add_argument("--second-order", action="store_true",

@@ -30,3 +30,47 @@ def log_and_sign(x: jnp.ndarray, p: float = 10.0) -> jnp.ndarray:
     first = jnp.where(is_large, jnp.log(safe_magnitude) / p, -1.0)
     second = jnp.where(is_large, jnp.sign(x), jnp.exp(p) * x)
     return jnp.stack([first, second], axis=-1)
+
+
+
+# Gradients are clipped to this magnitude before squaring so that g**2 stays inside
+# float32's range (3.4e38) for gradients up to 1e30.
+_SQUARE_SAFE_MAGNITUDE = 1e18
+
+
+def _square_safe(grad: jnp.ndarray) -> jnp.ndarray:
+    return jnp.clip(grad.astype(FEATURE_DTYPE), -_SQUARE_SAFE_MAGNITUDE, _SQUARE_SAFE_MAGNITUDE)
+
+
+def accumulate_moments(first: jnp.ndarray, second: jnp.ndarray, grad: jnp.ndarray, decays,
+                       second_decay: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """One step of Adam's exponential moving averages (Kingma & Ba 2015), one momentum per
+    decay on the trailing axis of `first`:
+
+        m_k <- beta_k m_k + (1 - beta_k) g     for every beta_k in `decays`
+        v   <- beta_2 v + (1 - beta_2) g**2    (beta_2 = `second_decay`)
+    """
+    g = _square_safe(grad)
+    betas = jnp.asarray(decays, FEATURE_DTYPE)
+    first = betas * first + (1.0 - betas) * g[..., None]
+    second = second_decay * second + (1.0 - second_decay) * jnp.square(g)
+    return first, second
+
+
+def normalized_moment_features(first: jnp.ndarray, second: jnp.ndarray, count: jnp.ndarray, grad: jnp.ndarray,
+                               decays, second_decay: float, epsilon: float = 1e-8) -> jnp.ndarray:
+    """Momenta and gradient divided by the gradient's running RMS, bias-corrected after
+    t = `count` >= 1 steps of `accumulate_moments`:
+
+        m_k / (1 - beta_k^t) / (sqrt(v / (1 - beta_2^t)) + epsilon)   for every k, then
+        g / (sqrt(v / (1 - beta_2^t)) + epsilon)
+
+    The first is Adam's direction when beta_k = beta_1. All are invariant to the scale of
+    the gradient, like the inputs of Metz et al. 2020 ("Tasks, stability, architecture, and
+    compute"). Shape ``grad.shape + (len(decays) + 1,)``, float32, finite for finite inputs.
+    """
+    t = jnp.maximum(count, 1).astype(FEATURE_DTYPE)
+    betas = jnp.asarray(decays, FEATURE_DTYPE)
+    momenta = first / (1.0 - betas**t)
+    rms = jnp.sqrt(second / (1.0 - jnp.asarray(second_decay, FEATURE_DTYPE) ** t)) + epsilon
+    return jnp.concatenate([momenta, _square_safe(grad)[..., None]], axis=-1) / rms[..., None]

@@ -62,6 +62,15 @@ _OPTIMIZERS: dict = {}
 _JITTED: dict = {}
 
 
+# The paper's two rules, and each with the named options that add moment features.
+RULE_VARIANTS = {
+    "direct": lo.DirectLSTM(),
+    "gated": lo.GatedLSTM(),
+    "direct-moments": lo.DirectLSTM(momentum_decays=(0.5, 0.9, 0.99)),
+    "gated-adam-direction": lo.GatedLSTM(momentum_decays=(0.9, 0.5), descent_direction="normalized_momentum"),
+}
+
+
 def rule_and_meta(name: str):
     """(rule, meta_params from rule.init(PRNGKey(0))), cached per rule name."""
     return optimizer(name)[:2]
@@ -70,7 +79,7 @@ def rule_and_meta(name: str):
 def optimizer(name: str):
     """(rule, meta_params, learned_optimizer(rule, meta_params)), cached per rule name."""
     if name not in _OPTIMIZERS:
-        rule = {"direct": lo.DirectLSTM(), "gated": lo.GatedLSTM()}[name]
+        rule = RULE_VARIANTS[name]
         meta_params = rule.init(jax.random.PRNGKey(0))
         _OPTIMIZERS[name] = (rule, meta_params, lo.learned_optimizer(rule, meta_params))
     return _OPTIMIZERS[name]
@@ -83,7 +92,7 @@ def cached_jit(fn):
     return _JITTED[fn]
 
 
-@pytest.fixture(params=["direct", "gated"])
+@pytest.fixture(params=list(RULE_VARIANTS))
 def rule_meta(request):
     return rule_and_meta(request.param)
 

@@ -22,6 +22,9 @@ RULES = [
     pytest.param(lo.DirectLSTM(hidden_sizes=(8, 4), output_scale=0.05), id="direct-custom"),
     pytest.param(lo.GatedLSTM(), id="gated"),
     pytest.param(lo.GatedLSTM(hidden_size=7, forget_bias_init=5.0, input_bias_init=-3.0), id="gated-custom"),
+    pytest.param(lo.DirectLSTM(hidden_sizes=(6,), momentum_decays=(0.5, 0.99)), id="direct-moments"),
+    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum"),
+                 id="gated-adam-direction"),
 ]
 
 METADATA = {"task": "quadratic", "meta_steps": 100, "lr": 3e-3, "history": [1.0, 0.5], "nested": {"ok": True, "none": None}}

@@ -1,4 +1,4 @@
-"""log_and_sign: the preprocessing of Andrychowicz et al. 2016, Appendix A."""
+"""Input features: log_and_sign (Andrychowicz et al. 2016, Appendix A) and the RMS-normalised moments."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from learned_opt.features import log_and_sign
+from learned_opt.features import accumulate_moments, log_and_sign, normalized_moment_features
 
 P = 10.0
 F32_MAX = float(np.finfo(np.float32).max)
@@ -109,3 +110,50 @@ def test_gradient_finite(x):
 def test_gradient_of_sum_at_zero_vector():
     grad = jax.grad(lambda x: jnp.sum(log_and_sign(x) ** 2))(jnp.zeros((4,)))
     assert np.all(np.isfinite(np.asarray(grad)))
+
+
+# ------------------------------------------------------------------ normalised moments
+
+DECAYS = (0.9, 0.5, 0.99)
+
+
+def run_moments(grads, decays=DECAYS, second_decay=0.999):
+    """Features after each gradient of the sequence `grads` (each an array of one shape)."""
+    first = jnp.zeros(grads[0].shape + (len(decays),))
+    second = jnp.zeros(grads[0].shape)
+    features = []
+    for t, grad in enumerate(grads, start=1):
+        first, second = accumulate_moments(first, second, grad, decays, second_decay)
+        features.append(normalized_moment_features(first, second, jnp.int32(t), grad, decays, second_decay))
+    return features
+
+
+def test_first_moment_feature_is_adams_direction():
+    """Feature 0 at decay beta_1 = 0.9 equals optax's scale_by_adam output at every step."""
+    grads = [jax.random.normal(jax.random.PRNGKey(t), (7,)) * 10.0 ** (t % 3) for t in range(6)]
+    adam = optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
+    state = adam.init(grads[0])
+    for grad, features in zip(grads, run_moments(grads)):
+        direction, state = adam.update(grad, state)
+        np.testing.assert_allclose(np.asarray(features[..., 0]), np.asarray(direction), rtol=1e-5, atol=1e-7)
+
+
+def test_moment_features_shape_values_and_scale_invariance():
+    grads = [jnp.array([1.0, -2.0]), jnp.array([3.0, 0.0])]
+    features = run_moments(grads)
+    assert features[-1].shape == (2, len(DECAYS) + 1) and features[-1].dtype == jnp.float32
+    # After one step every bias-corrected momentum is g, and the RMS is |g|.
+    np.testing.assert_allclose(np.asarray(features[0]), np.sign(np.array([1.0, -2.0]))[:, None] * np.ones(4), rtol=1e-4)
+    # Last entry: g / rms; for the second coordinate g = 0 after g = -2.
+    assert float(features[1][1, -1]) == 0.0
+    for scale in (1e-3, 1e4):  # far above epsilon = 1e-8, the features ignore the scale
+        scaled = run_moments([scale * g for g in grads])
+        np.testing.assert_allclose(np.asarray(scaled[-1]), np.asarray(features[-1]), rtol=1e-4)
+
+
+@pytest.mark.parametrize("magnitude", [0.0, 1e-30, 1e30, F32_MAX])
+def test_moment_features_finite_for_extreme_gradients(magnitude):
+    grads = [jnp.full((3,), magnitude, jnp.float32), jnp.full((3,), -magnitude, jnp.float32).astype(jnp.bfloat16)]
+    for features in run_moments(grads):
+        assert np.all(np.isfinite(np.asarray(features)))
+        assert np.all(np.abs(np.asarray(features)) <= 1.0 / math.sqrt(1.0 - 0.999) + 1e-3)

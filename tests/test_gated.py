@@ -126,3 +126,36 @@ def test_max_learning_rate_scales_the_input_gate():
     assert lo.GatedLSTM(max_learning_rate=10.0, input_bias_init=2.0).initial_learning_rate > 1.0  # past the paper's cap
     with pytest.raises(ValueError):
         lo.GatedLSTM(max_learning_rate=0.0)
+
+
+def test_normalized_momentum_direction_with_open_gates_is_adam():
+    """With f_t = 1 and a constant i_t, theta_t = theta_{t-1} - i_t m_t / (sqrt(v_t) + eps)
+    is Adam with learning rate i_t: 30 steps on quadratics match optax.adam to 1e-4."""
+    rule = lo.GatedLSTM(momentum_decays=(0.9, 0.5), descent_direction="normalized_momentum",
+                        forget_bias_init=40.0, input_bias_init=-3.0, gate_kernel_scale=0.0)
+    family = QuadraticFamily()
+    learned = trained_params(family, lo.learned_optimizer(rule, rule.init(jax.random.PRNGKey(0))), 30)["theta"]
+    adam = trained_params(family, optax.adam(rule.initial_learning_rate, b1=0.9, b2=0.999, eps=1e-8), 30)["theta"]
+    start = trained_params(family, optax.adam(0.0), 0)["theta"]
+    scale = np.max(np.abs(adam - start))
+    assert scale > 0.1
+    assert np.max(np.abs(learned - adam)) / scale < 1e-4
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(descent_direction="normalized_momentum"), "needs at least one"),
+        (dict(descent_direction="sideways", momentum_decays=(0.9,)), "descent_direction"),
+        (dict(momentum_decays=(1.0,)), r"\[0, 1\)"),
+        (dict(second_moment_decay=-0.1), r"\[0, 1\)"),
+    ],
+)
+def test_bad_moment_options_are_rejected(options, message):
+    with pytest.raises(ValueError, match=message):
+        lo.GatedLSTM(**options)
+
+
+def test_direct_rule_rejects_bad_momentum_decay():
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        lo.DirectLSTM(momentum_decays=(0.5, 1.5))

@@ -7,6 +7,7 @@ import pytest
 import learned_opt as lo
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig, meta_train
+from learned_opt.meta.train import initial_state, objective
 from learned_opt.tasks import QuadraticFamily
 
 SMALL = MetaTrainConfig(num_meta_steps=120, num_tasks=32, validate_every=40, num_validation_problems=32)
@@ -68,7 +69,8 @@ def test_second_order_changes_the_meta_gradient():
     assert first_norms[0] != pytest.approx(second_norms[0], rel=1e-4)
 
 
-@pytest.mark.parametrize("bad", [dict(horizon=100, truncation_length=30), dict(num_tasks=0), dict(meta_learning_rate=0.0)])
+@pytest.mark.parametrize("bad", [dict(horizon=100, truncation_length=30), dict(num_tasks=0), dict(meta_learning_rate=0.0),
+                                 dict(meta_objective="hinge")])
 def test_bad_config_is_rejected(bad):
     with pytest.raises(ValueError):
         MetaTrainConfig(**bad)
@@ -86,3 +88,24 @@ def test_families_of_different_structure_are_trained_in_turn():
     # A 6-dimensional quadratic has about twice the loss of a 3-dimensional one: the meta-loss
     # of odd steps (dim 6) is larger than that of the even steps next to them.
     assert np.mean(losses[1::2] > losses[0::2]) > 0.8
+
+
+def test_log_loss_objective_counts_only_steps_that_ran():
+    """log f for steps that ran, 0 for the masked steps (which report a loss of 0)."""
+    losses = jax.numpy.array([2.0, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(np.asarray(objective(MetaTrainConfig(meta_objective="log_loss"), losses)),
+                               [np.log(2.0), np.log(0.5), 0.0, 0.0], rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(objective(MetaTrainConfig(), losses)), np.asarray(losses))
+    gradient = jax.grad(lambda x: objective(MetaTrainConfig(meta_objective="log_loss"), x).sum())(losses)
+    np.testing.assert_allclose(np.asarray(gradient), [0.5, 2.0, 0.0, 0.0], rtol=1e-6)
+
+
+def test_meta_training_on_the_log_loss_lowers_held_out_loss():
+    config = MetaTrainConfig(num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16,
+                             meta_objective="log_loss")
+    rule = lo.DirectLSTM(momentum_decays=(0.5, 0.9))
+    result = meta_train(rule, QuadraticFamily(), config, progress=False)
+    validations = [r for r in result.history if r["kind"] == "validation"]
+    assert result.best_validation_loss < validations[0]["validation_loss"]
+    untrained = initial_state(rule, (QuadraticFamily(),), config).meta_params
+    assert held_out_final_loss(rule, result.best_meta_params) < 0.5 * held_out_final_loss(rule, untrained)

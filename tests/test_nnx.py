@@ -20,7 +20,16 @@ class TinyModel(nnx.Module):
         return self.out(jnp.tanh(self.hidden(x)))
 
 
-@pytest.mark.parametrize("rule", [lo.DirectLSTM(), lo.GatedLSTM(max_learning_rate=4.0)], ids=["direct", "gated"])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        lo.DirectLSTM(),
+        lo.GatedLSTM(max_learning_rate=4.0),
+        lo.DirectLSTM(momentum_decays=(0.5, 0.9)),
+        lo.GatedLSTM(momentum_decays=(0.9,), descent_direction="normalized_momentum"),
+    ],
+    ids=["direct", "gated", "direct-moments", "gated-adam-direction"],
+)
 def test_nnx_optimizer_trains_with_a_learned_rule(rule):
     inputs = jax.random.normal(jax.random.PRNGKey(0), (32, 4))
     targets = jnp.sin(inputs.sum(axis=1, keepdims=True))

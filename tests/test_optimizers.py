@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import learned_opt as lo
-from conftest import LEAF_SHAPES, cached_jit, make_params, optimizer, tree_allclose, tree_equal
+from conftest import LEAF_SHAPES, RULE_VARIANTS, cached_jit, make_params, optimizer, tree_allclose, tree_equal
 
 MAGNITUDES = (1e-30, 1e-10, 1.0, 1e10, 1e30)
 LOSSES = (0.0, 1e-30, 1e-10, 1.0, 1e10, 1e30)
@@ -41,7 +41,7 @@ def small_params():
 def transform(rule_meta):
     """The (cached) transform of `learned_optimizer(rule, rule.init(PRNGKey(0)))`."""
     rule, _ = rule_meta
-    return optimizer(rule.name)[2]
+    return optimizer(next(name for name, variant in RULE_VARIANTS.items() if variant == rule))[2]
 
 
 # --------------------------------------------------------------------------- numerics
@@ -218,9 +218,11 @@ def test_chain_with_clip_decay_and_schedule(rule_meta):
         expected = jax.tree.map(lambda u: schedule(step) * u, expected)
         tree_allclose(updates, expected, rtol=2e-4, atol=1e-7)
 
-        # ... and differs from the unchained update of the raw gradient.
+        # ... and differs from the unchained update of the raw gradient (from step 1 on: a
+        # rule that reads only RMS-normalised moments ignores the clipping's global scale).
         raw, _ = tx_update(grads, tx.init(params), params, value=value)
-        assert not np.allclose(np.asarray(raw["matrix"]), np.asarray(updates["matrix"]), rtol=1e-3, atol=0)
+        if step > 0:
+            assert not np.allclose(np.asarray(raw["matrix"]), np.asarray(updates["matrix"]), rtol=1e-3, atol=0)
         params = optax.apply_updates(params, updates)
     np.testing.assert_allclose(float(schedule(2)), 0.82, rtol=1e-6)  # the last step was scaled
 

@@ -24,5 +24,5 @@ def test_readme_optax_example(tmp_path):
 
 def test_readme_starts_with_the_two_commands():
     commands = re.findall(r"```bash\n(.*?)\n```", README.read_text(), re.S)[:2]
-    assert "learned-opt meta-train" in commands[0] and "learned-opt evaluate" in commands[0]
+    assert "pip install" in commands[0] and "learned-opt demo" in commands[0]
     assert "pytest" in commands[1] and ".[dev]" in commands[1]

@@ -38,6 +38,7 @@ TRAIN_STATE_FILENAME = "train_state.msgpack"
 TRAIN_STATE_FORMAT = "learned_opt.train_state"
 TRAIN_STATE_VERSION = 1
 TRUNCATION_SCHEDULES = ("fixed", "random")
+META_OBJECTIVES = ("loss", "log_loss")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,12 @@ class MetaTrainConfig:
     [min_truncation_length, truncation_length] at every meta-step). `estimator` is one of
     "tbptt", "es", "pes" (see `learned_opt.meta.estimators`); the evolution strategies use
     `num_tasks / 2` antithetic pairs with perturbation scale `es_std`.
+
+    `meta_objective` is what a truncation minimises: "loss", sum_t f(theta_t) (Andrychowicz
+    et al. 2016, Eq. 3 with w_t = 1), or "log_loss", sum_t log f(theta_t), which weighs a
+    halving of the loss the same late in training as early and across tasks whose losses
+    differ in scale (Metz et al. 2020 meta-train on a log loss for the same reason). The
+    validation loss follows it: the mean over families of the mean final loss, or of its log.
     """
 
     num_meta_steps: int = 1000
@@ -66,6 +73,7 @@ class MetaTrainConfig:
     validate_every: int = 50
     num_validation_problems: int = 100
     seed: int = 0
+    meta_objective: str = "loss"
 
     def __post_init__(self):
         for name in ("num_meta_steps", "num_tasks", "horizon", "truncation_length", "min_truncation_length",
@@ -81,6 +89,8 @@ class MetaTrainConfig:
             )
         if self.min_truncation_length > self.truncation_length:
             raise ValueError("min_truncation_length must not exceed truncation_length")
+        if self.meta_objective not in META_OBJECTIVES:
+            raise ValueError(f"meta_objective must be one of {META_OBJECTIVES}, got {self.meta_objective!r}")
         if self.estimator not in estimators.ESTIMATORS:
             raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, got {self.estimator!r}")
         if estimators.is_antithetic(self.estimator) and self.num_tasks % 2:
@@ -134,9 +144,17 @@ def _select_tasks(replace: jax.Array, new: InnerState, old: InnerState) -> Inner
     return jax.tree.map(select, new, old)
 
 
+def objective(config: MetaTrainConfig, losses: jax.Array) -> jax.Array:
+    """The losses as `config.meta_objective` counts them. Steps that did not run report a
+    loss of 0 (see `unroll`) and count 0 under either objective."""
+    if config.meta_objective == "loss":
+        return losses
+    return jnp.where(losses > 0, jnp.log(jnp.where(losses > 0, losses, 1.0)), 0.0)
+
+
 def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig, meta_params,
                              tasks: InnerState, batched: bool, active_steps=None):
-    """sum_{t=1..T} f(theta_t) over one truncation, for every task, and the advanced tasks.
+    """sum_{t=1..T} f(theta_t) (or its `objective`) over one truncation, for every task, and the advanced tasks.
     With `batched`, meta_params has a leading task axis (one perturbed copy per task)."""
 
     def one_task(params, task):
@@ -148,7 +166,7 @@ def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaT
             horizon=config.horizon if random_schedule else None,
             remat=config.remat,
         )
-        return jnp.sum(losses[1:]), task
+        return jnp.sum(objective(config, losses[1:])), task
 
     return jax.vmap(one_task, in_axes=(0 if batched else None, 0))(meta_params, tasks)
 
@@ -225,9 +243,9 @@ def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], con
     @jax.jit
     def validation_loss(meta_params):
         tx = learned_optimizer(rule, meta_params)
-        means = [jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, -1])
-                 for f, (data, keys) in zip(families, problems)]
-        return jnp.mean(jnp.stack(means))
+        means = jnp.stack([jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, -1])
+                           for f, (data, keys) in zip(families, problems)])
+        return jnp.mean(means if config.meta_objective == "loss" else jnp.log(means))
 
     return validation_loss
 

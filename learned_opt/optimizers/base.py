@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, NamedTuple, Protocol
 
 import chex
 import jax
 import jax.numpy as jnp
+
+from learned_opt.features import accumulate_moments, normalized_moment_features
 
 PyTree = Any
 MetaParams = Any
@@ -82,3 +84,51 @@ def map_leaves_with_lstm(fn: Callable[..., tuple], num_outputs: int, lstm: tuple
 def tree_all_finite(tree: PyTree) -> jax.Array:
     """True when every element of every leaf is finite (True for an empty tree)."""
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)] + [True]))
+
+
+class MomentState(NamedTuple):
+    """Adam-style moving averages for every coordinate, kept like optax's Adam keeps its
+    moments: ``first`` is shaped like the parameters with a trailing axis (one momentum per
+    decay), ``second`` like the parameters, ``count`` is the number of steps taken."""
+
+    first: PyTree
+    second: PyTree
+    count: jnp.ndarray
+
+
+def check_moment_options(momentum_decays: tuple[float, ...], second_moment_decay: float) -> None:
+    """Raises ValueError unless every decay lies in [0, 1)."""
+    for decay in (*momentum_decays, second_moment_decay):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"momentum decays must lie in [0, 1), got {decay}")
+
+
+def zero_moment_state(params: PyTree, num_decays: int) -> MomentState | None:
+    """Zero moments for `num_decays` momenta, or None when the rule reads no moments."""
+    if num_decays == 0:
+        return None
+    return MomentState(
+        first=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p) + (num_decays,), jnp.float32), params),
+        second=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), jnp.float32), params),
+        count=jnp.zeros((), jnp.int32),
+    )
+
+
+def moment_trees(moments: MomentState | None) -> tuple[tuple, jnp.ndarray | None]:
+    """The per-coordinate trees of `moments` (to hand to `map_leaves_with_lstm`) and its count."""
+    return ((), None) if moments is None else ((moments.first, moments.second), moments.count)
+
+
+def updated_moment_state(moments: MomentState | None, new_trees: tuple) -> MomentState | None:
+    """`moments` one step on, from the (first, second) trees the leaves returned."""
+    return None if moments is None else MomentState(*new_trees, moments.count + 1)
+
+
+def leaf_moment_features(grad, moment_leaves: tuple, count, momentum_decays, second_moment_decay):
+    """For one parameter leaf: advances its moments (`moment_leaves` = (first, second) or ())
+    and returns (`features.normalized_moment_features` or None, the new moment leaves)."""
+    if not moment_leaves:
+        return None, ()
+    first, second = accumulate_moments(*moment_leaves, grad, momentum_decays, second_moment_decay)
+    features = normalized_moment_features(first, second, count + 1, grad, momentum_decays, second_moment_decay)
+    return features, (first, second)

@@ -9,14 +9,24 @@ import jax.numpy as jnp
 
 from learned_opt.features import log_and_sign
 from learned_opt.networks import DirectUpdateNetwork, zero_lstm_carries
-from learned_opt.optimizers.base import map_leaves_with_lstm, zero_lstm_state
+from learned_opt.optimizers.base import (
+    check_moment_options,
+    leaf_moment_features,
+    map_leaves_with_lstm,
+    moment_trees,
+    updated_moment_state,
+    zero_lstm_state,
+    zero_moment_state,
+)
 
 
 class DirectLSTMState(NamedTuple):
     """Per-coordinate LSTM states (per layer, (cell, hidden) pytrees shaped like the
-    parameters with a trailing hidden axis) and the skip count."""
+    parameters with a trailing hidden axis), the gradient moments (a `MomentState`, or None
+    without `momentum_decays`) and the skip count."""
 
     lstm: Any
+    moments: Any
     skipped: jnp.ndarray
 
 
@@ -32,11 +42,19 @@ class DirectLSTM:
         update_t = output_scale * (w^T h_t + b)                  (output_scale = 0.1)
 
     and theta_{t+1} = theta_t + update_t. Needs neither the parameters nor the loss.
+
+    Beyond the paper, `momentum_decays` (empty in the paper's rule, the default) adds to x_t
+    the momenta of the gradient at those decays and the gradient itself, each divided by
+    the gradient's running RMS (decay `second_moment_decay`; see
+    `features.normalized_moment_features`): Adam's direction and its relatives at several
+    timescales, which a linear read-out can already turn into an Adam step.
     """
 
     hidden_sizes: tuple[int, ...] = (20, 20)
     preprocess_p: float = 10.0
     output_scale: float = 0.1
+    momentum_decays: tuple[float, ...] = ()
+    second_moment_decay: float = 0.999
 
     name: ClassVar[str] = "direct"
     needs_params: ClassVar[bool] = False
@@ -48,25 +66,45 @@ class DirectLSTM:
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
         if self.preprocess_p <= 0:
             raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
+        object.__setattr__(self, "momentum_decays", tuple(float(d) for d in self.momentum_decays))
+        check_moment_options(self.momentum_decays, self.second_moment_decay)
+
+    @property
+    def num_features(self) -> int:
+        """Inputs per coordinate: log-and-sign of g, then the normalised moments."""
+        return 2 + (len(self.momentum_decays) + 1 if self.momentum_decays else 0)
 
     def network(self) -> DirectUpdateNetwork:
         return DirectUpdateNetwork(self.hidden_sizes, self.output_scale)
 
     def init(self, key):
         carries = zero_lstm_carries((), self.hidden_sizes)
-        return self.network().init(key, carries, jnp.zeros((2,), jnp.float32))
+        return self.network().init(key, carries, jnp.zeros((self.num_features,), jnp.float32))
 
     def init_state(self, params) -> DirectLSTMState:
-        return DirectLSTMState(lstm=zero_lstm_state(params, self.hidden_sizes), skipped=jnp.zeros((), jnp.int32))
+        return DirectLSTMState(
+            lstm=zero_lstm_state(params, self.hidden_sizes),
+            moments=zero_moment_state(params, len(self.momentum_decays)),
+            skipped=jnp.zeros((), jnp.int32),
+        )
 
     def step(self, meta_params, state: DirectLSTMState, grads, params=None, value=None):
         del params, value
         network = self.network()
+        moments, count = moment_trees(state.moments)
 
-        def leaf_update(grad, carries):
+        def leaf_update(grad, carries, *moment_leaves):
             features = log_and_sign(grad, self.preprocess_p)
+            moment_features, moment_leaves = leaf_moment_features(
+                grad, moment_leaves, count, self.momentum_decays,
+                self.second_moment_decay,
+            )
+            if moment_features is not None:
+                features = jnp.concatenate([features, moment_features], axis=-1)
             carries, update = network.apply(meta_params, carries, features)
-            return carries, update.astype(grad.dtype)
+            return carries, update.astype(grad.dtype), *moment_leaves
 
-        (updates,), lstm = map_leaves_with_lstm(leaf_update, 1, state.lstm, grads)
-        return updates, state._replace(lstm=lstm)
+        (updates, *new_moments), lstm = map_leaves_with_lstm(
+            leaf_update, 1 + len(moments), state.lstm, grads, *moments
+        )
+        return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments))

@@ -11,17 +11,28 @@ import jax.numpy as jnp
 
 from learned_opt.features import log_and_sign
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
-from learned_opt.optimizers.base import map_leaves_with_lstm, zero_lstm_state
+from learned_opt.optimizers.base import (
+    check_moment_options,
+    leaf_moment_features,
+    map_leaves_with_lstm,
+    moment_trees,
+    updated_moment_state,
+    zero_lstm_state,
+    zero_moment_state,
+)
+
+DESCENT_DIRECTIONS = ("gradient", "normalized_momentum")
 
 
 class GatedLSTMState(NamedTuple):
     """Per-coordinate state. `forget` and `input` are the last step's gates f_t and i_t,
     float32 pytrees shaped like the parameters, kept for inspection and fed back as
-    f_{t-1}, i_{t-1}."""
+    f_{t-1}, i_{t-1}. `moments` is a `MomentState`, or None without `momentum_decays`."""
 
     lstm: Any
     forget: Any
     input: Any
+    moments: Any
     skipped: jnp.ndarray
 
 
@@ -54,6 +65,17 @@ class GatedLSTM:
     below what some optimizees need (an MLP on digits wants SGD steps near 3). The paper's
     rule is `max_learning_rate=1`, the default. The state's `input` holds this i_t (the
     effective per-coordinate learning rate); the gate is fed back as i_{t-1} / max_learning_rate.
+
+    Also beyond the paper: `momentum_decays` (empty by default) adds to x_t the gradient's
+    momenta at those decays and the gradient, each divided by its running RMS
+    (`features.normalized_moment_features`). With ``descent_direction="normalized_momentum"``
+    the candidate z_t is the first of these, m_t / (sqrt(v_t) + eps) at the first decay,
+    instead of -grad_t:
+
+        theta_t = f_t * theta_{t-1} - i_t * m_t / (sqrt(v_t) + eps)
+
+    which with a constant i_t and f_t = 1 is Adam (Kingma & Ba 2015) with learning rate i_t,
+    so the input gate becomes a learned, per-coordinate Adam learning rate.
     """
 
     hidden_size: int = 20
@@ -62,6 +84,9 @@ class GatedLSTM:
     input_bias_init: float = -4.0
     gate_kernel_scale: float = 1e-3
     max_learning_rate: float = 1.0
+    momentum_decays: tuple[float, ...] = ()
+    second_moment_decay: float = 0.999
+    descent_direction: str = "gradient"
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
@@ -74,6 +99,17 @@ class GatedLSTM:
             raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
         if self.max_learning_rate <= 0:
             raise ValueError(f"max_learning_rate must be positive, got {self.max_learning_rate}")
+        object.__setattr__(self, "momentum_decays", tuple(float(d) for d in self.momentum_decays))
+        check_moment_options(self.momentum_decays, self.second_moment_decay)
+        if self.descent_direction not in DESCENT_DIRECTIONS:
+            raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
+        if self.descent_direction == "normalized_momentum" and not self.momentum_decays:
+            raise ValueError('descent_direction="normalized_momentum" needs at least one of momentum_decays')
+
+    @property
+    def num_features(self) -> int:
+        """LSTM inputs per coordinate: log-and-sign of g and of the loss, then the normalised moments."""
+        return 4 + (len(self.momentum_decays) + 1 if self.momentum_decays else 0)
 
     @property
     def initial_learning_rate(self) -> float:
@@ -88,7 +124,7 @@ class GatedLSTM:
     def init(self, key):
         carries = zero_lstm_carries((), (self.hidden_size,))
         scalar = jnp.zeros((), jnp.float32)
-        return self.network().init(key, carries, jnp.zeros((4,), jnp.float32), scalar, scalar, scalar)
+        return self.network().init(key, carries, jnp.zeros((self.num_features,), jnp.float32), scalar, scalar, scalar)
 
     def init_state(self, params) -> GatedLSTMState:
         def full(value):
@@ -98,34 +134,38 @@ class GatedLSTM:
             lstm=zero_lstm_state(params, (self.hidden_size,)),
             forget=full(_sigmoid(self.forget_bias_init)),
             input=full(self.initial_learning_rate),
+            moments=zero_moment_state(params, len(self.momentum_decays)),
             skipped=jnp.zeros((), jnp.int32),
         )
 
     def step(self, meta_params, state: GatedLSTMState, grads, params, value):
         network = self.network()
         loss_features = log_and_sign(value, self.preprocess_p)
+        moments, count = moment_trees(state.moments)
 
-        def leaf_update(grad, carries, theta, previous_forget, previous_input):
+        def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
             grad32 = grad.astype(jnp.float32)
             theta32 = theta.astype(jnp.float32)
-            features = jnp.concatenate(
-                [
-                    log_and_sign(grad32, self.preprocess_p),
-                    jnp.broadcast_to(loss_features, grad.shape + (2,)),
-                ],
-                axis=-1,
+            moment_features, moment_leaves = leaf_moment_features(
+                grad32, moment_leaves, count, self.momentum_decays, self.second_moment_decay
             )
+            features = [log_and_sign(grad32, self.preprocess_p), jnp.broadcast_to(loss_features, grad.shape + (2,))]
+            if moment_features is not None:
+                features.append(moment_features)
             carries, forget, input_gate = network.apply(
-                meta_params, carries, features, theta32, previous_forget, previous_input / self.max_learning_rate
+                meta_params, carries, jnp.concatenate(features, axis=-1), theta32, previous_forget,
+                previous_input / self.max_learning_rate,
             )
             input_gate = self.max_learning_rate * input_gate
-            update = (forget - 1.0) * theta32 - input_gate * grad32
-            return carries, update.astype(grad.dtype), forget, input_gate
+            direction = grad32 if self.descent_direction == "gradient" else moment_features[..., 0]
+            update = (forget - 1.0) * theta32 - input_gate * direction
+            return carries, update.astype(grad.dtype), forget, input_gate, *moment_leaves
 
-        (updates, forget, input_gate), lstm = map_leaves_with_lstm(
-            leaf_update, 3, state.lstm, grads, params, state.forget, state.input
+        (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
+            leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
         )
-        return updates, state._replace(lstm=lstm, forget=forget, input=input_gate)
+        return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
+                                       moments=updated_moment_state(state.moments, new_moments))
 
 
 def find_gated_state(opt_state) -> GatedLSTMState:
