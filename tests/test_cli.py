@@ -67,3 +67,18 @@ def test_rule_options(tmp_path, capsys):
     assert loaded.rule.max_learning_rate == 4 and loaded.rule.hidden_size == 5
     with pytest.raises(SystemExit, match="no option"):
         main(["meta-train", "--rule", "gated", "--rule-option", "learning_rate=4", "--out", str(run)])
+
+
+def test_moment_options_and_log_loss_reach_the_run(tmp_path):
+    """A list-valued --rule-option and --meta-objective end up in the rule and the config."""
+    run = tmp_path / "run"
+    code = main(["meta-train", "--task", "quadratic", "--rule", "gated", "--out", str(run), "--meta-steps", "4",
+                 "--num-tasks", "4", "--validate-every", "2", "--validation-problems", "4", "--no-progress",
+                 "--rule-option", "momentum_decays=[0.9,0.5]", "--rule-option", "descent_direction=normalized_momentum",
+                 "--meta-objective", "log_loss"])
+    assert code == 0
+    loaded = checkpoint.load(run)
+    assert loaded.rule.momentum_decays == (0.9, 0.5) and loaded.rule.descent_direction == "normalized_momentum"
+    assert json.loads((run / "config.json").read_text())["meta_train_config"]["meta_objective"] == "log_loss"
+    with pytest.raises(SystemExit):
+        main(["meta-train", "--out", str(tmp_path / "other"), "--meta-objective", "hinge"])
