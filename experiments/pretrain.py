@@ -1,13 +1,17 @@
 """Meta-trains the shipped general-purpose optimizers, `l2l` (direct rule) and `gated`.
 
-    python experiments/pretrain.py            # both rules, then copies them into the package
+    python experiments/pretrain.py --rules l2l --meta-steps 900
+    python experiments/pretrain.py --rules gated --meta-steps 1400 --estimator pes --num-tasks 32 \\
+        --meta-lr 3e-3 --validate-every 50
 
-Each rule is meta-trained on a distribution of small classifiers: MLPs of several widths,
-depths and activations on the offline datasets (digits, mnist1d), half of them under
-random parameter scaling (Lv et al. 2017), taking meta-steps on each family in turn. The
-best meta-parameters on the families' validation problems are written to
-learned_opt/pretrained/NAME.msgpack with the settings and this command in their metadata;
-the metrics logs go to experiments/results/pretrain_NAME.metrics.jsonl.
+(the commands behind the shipped files; each run resumes from RUNS/NAME/ if stopped, and
+copies its result into the package when done). Each rule is meta-trained on a distribution
+of small classifiers: MLPs of several widths, depths and activations on the offline
+datasets (digits, mnist1d), two of the six families under random parameter scaling (Lv et
+al. 2017), taking meta-steps on each family in turn, on the log-loss meta-objective over
+tasks of 200 steps. The best meta-parameters on the families' validation problems are
+written to learned_opt/pretrained/NAME.msgpack with the settings and the command in their
+metadata; the metrics logs go to experiments/results/pretrain_NAME.metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import time
 from pathlib import Path
 
 import learned_opt as lo
-from learned_opt.meta import MetaTrainConfig, meta_train
+from learned_opt.meta import MetaTrainConfig, meta_train, metrics_up_to, train_state_step
 from learned_opt.tasks import MLPFamily, RandomScaling
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,16 +43,17 @@ TRAINING_FAMILIES = (
 # Both rules read the gradient's momenta at three timescales, normalised by its running
 # RMS, besides the paper's inputs; the gated rule steps along Adam's direction, so that its
 # input gate is a learned per-coordinate Adam learning rate. The shorter momentum comes
-# second for the gated rule because the first decay sets its direction.
+# second for the gated rule because the first decay sets its direction. Its gates start at
+# f = 0.99995 (almost no weight decay) and i = 0.029, near the single Adam learning rate
+# that is best over the training families; a lower meta learning rate keeps it stable.
 MOMENTUM_DECAYS = (0.5, 0.9, 0.99)
 RULES = {
     "l2l": (lo.DirectLSTM(momentum_decays=MOMENTUM_DECAYS), 3e-3),
-    "gated": (lo.GatedLSTM(momentum_decays=(0.9, 0.5, 0.99), descent_direction="normalized_momentum"), 3e-3),
+    "gated": (lo.GatedLSTM(momentum_decays=(0.9, 0.5, 0.99), descent_direction="normalized_momentum",
+                           forget_bias_init=10.0, input_bias_init=-3.5), 1e-3),
 }
-# Tasks train for 200 steps, neither of the held-out step counts (100 and 300) of
-# experiments/evaluate_pretrained.py; the log loss keeps late, small losses in the objective.
-HORIZON = 200
-TRUNCATION_LENGTH = 25
+# The log loss keeps late, small losses in the objective. The default horizon is neither of
+# the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
 
 
 def training_families():
@@ -59,15 +64,19 @@ def training_families():
     return tuple(families)
 
 
-def pretrain(name: str, meta_steps: int, run_root: Path) -> Path:
+def pretrain(name: str, args: argparse.Namespace) -> Path:
     rule, meta_lr = RULES[name]
-    config = MetaTrainConfig(num_meta_steps=meta_steps, num_tasks=16, horizon=HORIZON,
-                             truncation_length=TRUNCATION_LENGTH, meta_objective="log_loss", validate_every=60,
-                             num_validation_problems=16, meta_learning_rate=meta_lr, seed=0)
-    run_dir = run_root / name
+    config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
+                             truncation_length=args.truncation or args.horizon, meta_objective="log_loss",
+                             validate_every=args.validate_every, estimator=args.estimator,
+                             num_validation_problems=16, meta_learning_rate=args.meta_lr or meta_lr, seed=0)
+    run_dir = Path(args.runs) / name
     run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = run_dir / "metrics.jsonl"
+    kept = metrics_up_to(metrics_path, train_state_step(run_dir))
+    metrics_path.write_text("".join(line + "\n" for line in kept))
     start = time.perf_counter()
-    with open(run_dir / "metrics.jsonl", "a") as metrics:
+    with open(metrics_path, "a", buffering=1) as metrics:  # line-buffered: a killed run loses no record
         result = meta_train(rule, training_families(), config, run_dir=run_dir, resume=True,
                             on_record=lambda r: metrics.write(json.dumps(r) + "\n"))
     metadata = {
@@ -87,10 +96,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
     parser.add_argument("--meta-steps", type=int, default=600, help="meta-steps per rule (over all families)")
+    parser.add_argument("--horizon", type=int, default=200, help="inner steps per task")
+    parser.add_argument("--truncation", type=int, default=25,
+                        help="inner steps per truncation (a divisor of the horizon; 0: the whole horizon)")
+    parser.add_argument("--validate-every", type=int, default=60, help="meta-steps between validations")
+    parser.add_argument("--estimator", choices=["tbptt", "es", "pes"], default="tbptt", help="meta-gradient estimator")
+    parser.add_argument("--num-tasks", type=int, default=16, help="tasks per meta-step")
+    parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")
     args = parser.parse_args()
     for name in args.rules:
-        path = pretrain(name, args.meta_steps, Path(args.runs))
+        path = pretrain(name, args)
         shutil.copy(path, ROOT / "learned_opt" / "pretrained" / f"{name}.msgpack")
         shutil.copy(Path(args.runs) / name / "metrics.jsonl", ROOT / "experiments" / "results" / f"pretrain_{name}.metrics.jsonl")
 

@@ -35,13 +35,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _kept_metrics(path: Path, up_to_step: int | None) -> list[str]:
-    """Lines of an existing metrics log up to a resumed step (later ones will be rewritten)."""
-    if up_to_step is None or not path.is_file():
-        return []
-    return [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= up_to_step]
-
-
 def _build_rule(name: str, options: list[str]):
     """The update rule `name` with KEY=VALUE options (values parsed as JSON when they can be)."""
     settings = {}
@@ -70,7 +63,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
         initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     import jax
 
-    from learned_opt.meta import MetaTrainConfig, meta_train, train_state_step
+    from learned_opt.meta import MetaTrainConfig, meta_train, metrics_up_to, train_state_step
 
     rule = _build_rule(args.rule, args.rule_option)
     family = task_family(args.task)
@@ -100,7 +93,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
     settings = {"task": args.task, "rule": rule.name, "rule_config": rule_config(rule),
                 "meta_train_config": dataclasses.asdict(config)}
     resumed_step = train_state_step(out) if args.resume else None
-    kept = _kept_metrics(out / "metrics.jsonl", resumed_step)
+    kept = metrics_up_to(out / "metrics.jsonl", resumed_step)
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**settings, "command": sys.argv}, indent=2) + "\n")

@@ -1,6 +1,13 @@
 """Meta-training: unrolls, meta-losses and the outer loop."""
 
-from learned_opt.meta.train import MetaTrainConfig, MetaTrainResult, MetaTrainState, meta_train, train_state_step
+from learned_opt.meta.train import (
+    MetaTrainConfig,
+    MetaTrainResult,
+    MetaTrainState,
+    meta_train,
+    metrics_up_to,
+    train_state_step,
+)
 from learned_opt.meta.unroll import InnerState, init_inner_state, unroll
 
 __all__ = [
@@ -10,6 +17,7 @@ __all__ = [
     "MetaTrainState",
     "init_inner_state",
     "meta_train",
+    "metrics_up_to",
     "train_state_step",
     "unroll",
 ]

@@ -322,6 +322,14 @@ def load_train_state(path: Path, template: MetaTrainState, identity: str) -> Met
     return treedef.unflatten(leaves)
 
 
+def metrics_up_to(path: Path, step: int | None) -> list[str]:
+    """Lines of a metrics log (one JSON record per line) up to a resumed `step`: the records
+    after it will be written again by the resumed run. None (no resume): no lines."""
+    if step is None or not path.is_file():
+        return []
+    return [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+
+
 def train_state_step(run_dir) -> int | None:
     """The meta-step of the training state saved in a run directory, or None if none is."""
     path = Path(run_dir) / TRAIN_STATE_FILENAME
