@@ -45,15 +45,13 @@ TRAINING_FAMILIES = (
 # input gate is a learned per-coordinate Adam learning rate. The shorter momentum comes
 # second for the gated rule because the first decay sets its direction. Its gates start at
 # f = 0.99995 (almost no weight decay) and i = 0.029, near the single Adam learning rate
-# that is best over the training families; a lower meta learning rate keeps it stable.
+# that is best over the training families.
 MOMENTUM_DECAYS = (0.5, 0.9, 0.99)
 RULES = {
     "l2l": (lo.DirectLSTM(momentum_decays=MOMENTUM_DECAYS), 3e-3),
     "gated": (lo.GatedLSTM(momentum_decays=(0.9, 0.5, 0.99), descent_direction="normalized_momentum",
                            forget_bias_init=10.0, input_bias_init=-3.5), 1e-3),
 }
-# The log loss keeps late, small losses in the objective. The default horizon is neither of
-# the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
 
 
 def training_families():
@@ -66,6 +64,8 @@ def training_families():
 
 def pretrain(name: str, args: argparse.Namespace) -> Path:
     rule, meta_lr = RULES[name]
+    # The log loss keeps late, small losses in the objective. The default horizon is neither
+    # of the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
                              truncation_length=args.truncation or args.horizon, meta_objective="log_loss",
                              validate_every=args.validate_every, estimator=args.estimator,

@@ -96,11 +96,19 @@ class MomentState(NamedTuple):
     count: jnp.ndarray
 
 
-def check_moment_options(momentum_decays: tuple[float, ...], second_moment_decay: float) -> None:
-    """Raises ValueError unless every decay lies in [0, 1)."""
+def checked_momentum_decays(momentum_decays, second_moment_decay: float) -> tuple[float, ...]:
+    """`momentum_decays` as a tuple of floats; ValueError unless every decay lies in [0, 1)."""
+    momentum_decays = tuple(float(d) for d in momentum_decays)
     for decay in (*momentum_decays, second_moment_decay):
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"momentum decays must lie in [0, 1), got {decay}")
+    return momentum_decays
+
+
+def num_moment_features(momentum_decays: tuple[float, ...]) -> int:
+    """Features per coordinate from `features.normalized_moment_features`: one per momentum
+    and the normalised gradient; none without momenta."""
+    return len(momentum_decays) + 1 if momentum_decays else 0
 
 
 def zero_moment_state(params: PyTree, num_decays: int) -> MomentState | None:

@@ -10,10 +10,11 @@ import jax.numpy as jnp
 from learned_opt.features import log_and_sign
 from learned_opt.networks import DirectUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
-    check_moment_options,
+    checked_momentum_decays,
     leaf_moment_features,
     map_leaves_with_lstm,
     moment_trees,
+    num_moment_features,
     updated_moment_state,
     zero_lstm_state,
     zero_moment_state,
@@ -66,13 +67,14 @@ class DirectLSTM:
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
         if self.preprocess_p <= 0:
             raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
-        object.__setattr__(self, "momentum_decays", tuple(float(d) for d in self.momentum_decays))
-        check_moment_options(self.momentum_decays, self.second_moment_decay)
+        object.__setattr__(
+            self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
+        )
 
     @property
     def num_features(self) -> int:
         """Inputs per coordinate: log-and-sign of g, then the normalised moments."""
-        return 2 + (len(self.momentum_decays) + 1 if self.momentum_decays else 0)
+        return 2 + num_moment_features(self.momentum_decays)
 
     def network(self) -> DirectUpdateNetwork:
         return DirectUpdateNetwork(self.hidden_sizes, self.output_scale)
@@ -96,8 +98,7 @@ class DirectLSTM:
         def leaf_update(grad, carries, *moment_leaves):
             features = log_and_sign(grad, self.preprocess_p)
             moment_features, moment_leaves = leaf_moment_features(
-                grad, moment_leaves, count, self.momentum_decays,
-                self.second_moment_decay,
+                grad, moment_leaves, count, self.momentum_decays, self.second_moment_decay
             )
             if moment_features is not None:
                 features = jnp.concatenate([features, moment_features], axis=-1)

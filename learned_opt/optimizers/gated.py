@@ -12,10 +12,11 @@ import jax.numpy as jnp
 from learned_opt.features import log_and_sign
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
-    check_moment_options,
+    checked_momentum_decays,
     leaf_moment_features,
     map_leaves_with_lstm,
     moment_trees,
+    num_moment_features,
     updated_moment_state,
     zero_lstm_state,
     zero_moment_state,
@@ -99,8 +100,9 @@ class GatedLSTM:
             raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
         if self.max_learning_rate <= 0:
             raise ValueError(f"max_learning_rate must be positive, got {self.max_learning_rate}")
-        object.__setattr__(self, "momentum_decays", tuple(float(d) for d in self.momentum_decays))
-        check_moment_options(self.momentum_decays, self.second_moment_decay)
+        object.__setattr__(
+            self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
+        )
         if self.descent_direction not in DESCENT_DIRECTIONS:
             raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
         if self.descent_direction == "normalized_momentum" and not self.momentum_decays:
@@ -109,7 +111,7 @@ class GatedLSTM:
     @property
     def num_features(self) -> int:
         """LSTM inputs per coordinate: log-and-sign of g and of the loss, then the normalised moments."""
-        return 4 + (len(self.momentum_decays) + 1 if self.momentum_decays else 0)
+        return 4 + num_moment_features(self.momentum_decays)
 
     @property
     def initial_learning_rate(self) -> float:
