@@ -1,0 +1,39 @@
+"""Adam's score on the validation problems that `experiments/pretrain.py` selects by.
+
+    python experiments/adam_validation_score.py
+
+For each learning rate of the baselines' grid: the mean over the six training families of
+the log of the mean final loss at step 200 on their 16 validation problems, the score
+`meta_train` keeps the best meta-parameters by (lower is better). Prints the best single
+learning rate and the score of Adam with its learning rate chosen per family.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import optax
+
+from learned_opt.baselines import DEFAULT_LEARNING_RATES
+from learned_opt.evaluation import problem_curves
+
+from pretrain import training_families
+
+HORIZON = 200
+NUM_VALIDATION_PROBLEMS = 16
+
+
+def main() -> None:
+    families = training_families()
+    final = np.array([
+        [np.mean(problem_curves(f, optax.adam(lr), 0, "validation", NUM_VALIDATION_PROBLEMS, HORIZON)[:, -1])
+         for f in families]
+        for lr in DEFAULT_LEARNING_RATES
+    ])
+    scores = np.mean(np.log(final), axis=1)
+    best = int(np.nanargmin(scores))
+    print(f"Adam, best single learning rate {DEFAULT_LEARNING_RATES[best]:.3g}: {scores[best]:.3f}")
+    print(f"Adam, learning rate chosen per family: {np.mean(np.log(np.nanmin(final, axis=0))):.3f}")
+
+
+if __name__ == "__main__":
+    main()
