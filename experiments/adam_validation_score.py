@@ -16,16 +16,13 @@ import optax
 from learned_opt.baselines import DEFAULT_LEARNING_RATES
 from learned_opt.evaluation import problem_curves
 
-from pretrain import training_families
-
-HORIZON = 200
-NUM_VALIDATION_PROBLEMS = 16
+from pretrain import DEFAULT_HORIZON, NUM_VALIDATION_PROBLEMS, training_families
 
 
 def main() -> None:
     families = training_families()
     final = np.array([
-        [np.mean(problem_curves(f, optax.adam(lr), 0, "validation", NUM_VALIDATION_PROBLEMS, HORIZON)[:, -1])
+        [np.mean(problem_curves(f, optax.adam(lr), 0, "validation", NUM_VALIDATION_PROBLEMS, DEFAULT_HORIZON)[:, -1])
          for f in families]
         for lr in DEFAULT_LEARNING_RATES
     ])

@@ -47,6 +47,8 @@ TRAINING_FAMILIES = (
 # f = 0.99995 (almost no weight decay) and i = 0.029, near the single Adam learning rate
 # that is best over the training families.
 MOMENTUM_DECAYS = (0.5, 0.9, 0.99)
+DEFAULT_HORIZON = 200
+NUM_VALIDATION_PROBLEMS = 16
 RULES = {
     "l2l": (lo.DirectLSTM(momentum_decays=MOMENTUM_DECAYS), 3e-3),
     "gated": (lo.GatedLSTM(momentum_decays=(0.9, 0.5, 0.99), descent_direction="normalized_momentum",
@@ -69,7 +71,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
                              truncation_length=args.truncation or args.horizon, meta_objective="log_loss",
                              validate_every=args.validate_every, estimator=args.estimator,
-                             num_validation_problems=16, meta_learning_rate=args.meta_lr or meta_lr, seed=0)
+                             num_validation_problems=NUM_VALIDATION_PROBLEMS, meta_learning_rate=args.meta_lr or meta_lr, seed=0)
     run_dir = Path(args.runs) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = run_dir / "metrics.jsonl"
@@ -96,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
     parser.add_argument("--meta-steps", type=int, default=600, help="meta-steps per rule (over all families)")
-    parser.add_argument("--horizon", type=int, default=200, help="inner steps per task")
+    parser.add_argument("--horizon", type=int, default=DEFAULT_HORIZON, help="inner steps per task")
     parser.add_argument("--truncation", type=int, default=25,
                         help="inner steps per truncation (a divisor of the horizon; 0: the whole horizon)")
     parser.add_argument("--validate-every", type=int, default=60, help="meta-steps between validations")
