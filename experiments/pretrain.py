@@ -71,7 +71,8 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
                              truncation_length=args.truncation or args.horizon, meta_objective="log_loss",
                              validate_every=args.validate_every, estimator=args.estimator,
-                             num_validation_problems=NUM_VALIDATION_PROBLEMS, meta_learning_rate=args.meta_lr or meta_lr, seed=0)
+                             num_validation_problems=NUM_VALIDATION_PROBLEMS,
+                             meta_learning_rate=args.meta_lr or meta_lr, seed=0)
     run_dir = Path(args.runs) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = run_dir / "metrics.jsonl"
@@ -110,7 +111,8 @@ def main() -> None:
     for name in args.rules:
         path = pretrain(name, args)
         shutil.copy(path, ROOT / "learned_opt" / "pretrained" / f"{name}.msgpack")
-        shutil.copy(Path(args.runs) / name / "metrics.jsonl", ROOT / "experiments" / "results" / f"pretrain_{name}.metrics.jsonl")
+        shutil.copy(Path(args.runs) / name / "metrics.jsonl",
+                    ROOT / "experiments" / "results" / f"pretrain_{name}.metrics.jsonl")
 
 
 if __name__ == "__main__":
