@@ -26,6 +26,7 @@ from pathlib import Path
 
 import learned_opt as lo
 from learned_opt.meta import MetaTrainConfig, meta_train, metrics_up_to, train_state_step
+from learned_opt.meta.estimators import ESTIMATORS
 from learned_opt.tasks import MLPFamily, RandomScaling
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +104,7 @@ def main() -> None:
     parser.add_argument("--truncation", type=int, default=25,
                         help="inner steps per truncation (a divisor of the horizon; 0: the whole horizon)")
     parser.add_argument("--validate-every", type=int, default=60, help="meta-steps between validations")
-    parser.add_argument("--estimator", choices=["tbptt", "es", "pes"], default="tbptt", help="meta-gradient estimator")
+    parser.add_argument("--estimator", choices=ESTIMATORS, default="tbptt", help="meta-gradient estimator")
     parser.add_argument("--num-tasks", type=int, default=16, help="tasks per meta-step")
     parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")

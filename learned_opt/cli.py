@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from learned_opt import checkpoint
+from learned_opt.meta.estimators import ESTIMATORS
+from learned_opt.meta.train import META_OBJECTIVES, TRUNCATION_SCHEDULES
 from learned_opt.optimizers import RULES, rule_config
 from learned_opt.tasks import TASK_FAMILIES, task_family
 
@@ -224,13 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-tasks", type=_positive_int, default=64, help="tasks per meta-step")
     train.add_argument("--horizon", type=_positive_int, default=100, help="inner steps per task")
     train.add_argument("--truncation", type=_positive_int, default=20, help="inner steps per truncation")
-    train.add_argument("--truncation-schedule", choices=["fixed", "random"], default="fixed",
+    train.add_argument("--truncation-schedule", choices=TRUNCATION_SCHEDULES, default="fixed",
                        help="fixed truncations, or lengths drawn uniformly from [--min-truncation, --truncation]")
     train.add_argument("--min-truncation", type=_positive_int, default=1, help="shortest random truncation")
-    train.add_argument("--estimator", choices=["tbptt", "es", "pes"], default="tbptt",
+    train.add_argument("--estimator", choices=ESTIMATORS, default="tbptt",
                        help="meta-gradient estimator: truncated backpropagation, antithetic ES, persistent ES")
     train.add_argument("--es-std", type=_positive_float, default=0.01, help="perturbation scale of ES and PES")
-    train.add_argument("--meta-objective", choices=["loss", "log_loss"], default="loss",
+    train.add_argument("--meta-objective", choices=META_OBJECTIVES, default="loss",
                        help="what a truncation minimises: the summed loss (as in the paper) or the summed log loss")
     train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
     train.add_argument("--max-grad-norm", type=_positive_float, default=10.0, help="meta-gradient clipping norm")
