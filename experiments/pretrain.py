@@ -80,12 +80,15 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     kept = metrics_up_to(metrics_path, train_state_step(run_dir))
     metrics_path.write_text("".join(line + "\n" for line in kept))
     start = time.perf_counter()
+    # a warm start must be of the same architecture: lo.load raises otherwise
+    initial = lo.load(args.init_from, rule).meta_params if args.init_from else None
     with open(metrics_path, "a", buffering=1) as metrics:  # line-buffered: a killed run loses no record
         result = meta_train(rule, training_families(), config, run_dir=run_dir, resume=True,
-                            on_record=lambda r: metrics.write(json.dumps(r) + "\n"))
+                            on_record=lambda r: metrics.write(json.dumps(r) + "\n"), initial_meta_params=initial)
     metadata = {
         "command": "python experiments/pretrain.py " + " ".join(sys.argv[1:]),
         "training_families": [list(map(str, f)) for f in TRAINING_FAMILIES],
+        "initial_meta_params": args.init_from,
         "meta_train_config": dataclasses.asdict(config),
         "best_validation_loss": result.best_validation_loss,
         "best_step": result.best_step,
@@ -107,6 +110,8 @@ def main() -> None:
     parser.add_argument("--estimator", choices=ESTIMATORS, default="tbptt", help="meta-gradient estimator")
     parser.add_argument("--num-tasks", type=int, default=16, help="tasks per meta-step")
     parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")
     args = parser.parse_args()
     for name in args.rules:

@@ -69,6 +69,12 @@ def meta_train_command(args: argparse.Namespace) -> int:
 
     rule = _build_rule(args.rule, args.rule_option)
     family = task_family(args.task)
+    initial_meta_params = None
+    if args.init_from:
+        try:
+            initial_meta_params = checkpoint.load(args.init_from, rule).meta_params
+        except (FileNotFoundError, checkpoint.CheckpointError) as error:
+            raise SystemExit(f"learned-opt meta-train: error: --init-from: {error}")
     try:
         config = MetaTrainConfig(
             num_meta_steps=args.meta_steps,
@@ -93,7 +99,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     writer = jax.process_index() == 0
     settings = {"task": args.task, "rule": rule.name, "rule_config": rule_config(rule),
-                "meta_train_config": dataclasses.asdict(config)}
+                "meta_train_config": dataclasses.asdict(config), "init_from": args.init_from}
     resumed_step = train_state_step(out) if args.resume else None
     kept = metrics_up_to(out / "metrics.jsonl", resumed_step)
     if writer:
@@ -111,7 +117,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
                 checkpoint.save(out, rule, meta_params, metadata={**settings, "best_step": step})
 
         result = meta_train(rule, family, config, run_dir=out, resume=args.resume, on_record=on_record,
-                            on_best=on_best, progress=not args.no_progress)
+                            on_best=on_best, progress=not args.no_progress, initial_meta_params=initial_meta_params)
     seconds = time.perf_counter() - start
     records = [json.loads(line) for line in kept] + result.history
     validations = [r for r in records if r["kind"] == "validation"]
@@ -221,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="set a field of the rule's configuration, e.g. max_learning_rate=10 or "
                             "momentum_decays=[0.5,0.9,0.99] (repeatable)")
     train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--init-from", metavar="CHECKPOINT",
+                       help="start from the meta-parameters of this checkpoint (same rule and options) instead of "
+                            "at random: a fine-tune, e.g. of learned_opt/pretrained/l2l.msgpack")
     train.add_argument("--seed", type=int, default=0, help="seed of meta-parameters, tasks and validation problems")
     train.add_argument("--meta-steps", type=_positive_int, default=2000, help="outer updates (one per truncation)")
     train.add_argument("--num-tasks", type=_positive_int, default=64, help="tasks per meta-step")

@@ -82,3 +82,18 @@ def test_moment_options_and_log_loss_reach_the_run(tmp_path):
     assert json.loads((run / "config.json").read_text())["meta_train_config"]["meta_objective"] == "log_loss"
     with pytest.raises(SystemExit):
         main(["meta-train", "--out", str(tmp_path / "other"), "--meta-objective", "hinge"])
+
+
+def test_init_from_fine_tunes_a_checkpoint(tmp_path):
+    small = ["--task", "quadratic", "--meta-steps", "4", "--num-tasks", "4", "--validate-every", "2",
+             "--validation-problems", "4", "--no-progress"]
+    assert main(["meta-train", "--out", str(tmp_path / "first"), *small]) == 0
+    first = checkpoint.load(tmp_path / "first")
+    assert main(["meta-train", "--out", str(tmp_path / "second"), "--init-from", str(tmp_path / "first"), *small]) == 0
+    records = [json.loads(line) for line in (tmp_path / "second" / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["step"] == 0
+    assert records[0]["validation_loss"] == pytest.approx(first.metadata["best_validation_loss"], rel=1e-5)
+    assert json.loads((tmp_path / "second" / "config.json").read_text())["init_from"] == str(tmp_path / "first")
+    with pytest.raises(SystemExit, match="architecture"):
+        main(["meta-train", "--rule", "gated", "--out", str(tmp_path / "third"), "--init-from",
+              str(tmp_path / "first"), *small])

@@ -109,3 +109,26 @@ def test_meta_training_on_the_log_loss_lowers_held_out_loss():
     assert result.best_validation_loss < validations[0]["validation_loss"]
     untrained = initial_state(rule, (QuadraticFamily(),), config).meta_params
     assert held_out_final_loss(rule, result.best_meta_params) < 0.5 * held_out_final_loss(rule, untrained)
+
+
+def test_warm_start_begins_from_the_given_meta_params(trained_direct, tmp_path):
+    config = MetaTrainConfig(**{**SMALL.__dict__, "num_meta_steps": 2, "validate_every": 2})
+    result = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, run_dir=tmp_path, progress=False,
+                        initial_meta_params=trained_direct.best_meta_params)
+    first_validation = next(r for r in result.history if r["kind"] == "validation")
+    assert first_validation["step"] == 0
+    # the same validation problems as the run that trained them: the same score at step 0
+    assert first_validation["validation_loss"] == pytest.approx(trained_direct.best_validation_loss, rel=1e-5)
+    untrained = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
+    assert next(r for r in untrained.history if r["kind"] == "validation")["validation_loss"] > \
+        1.2 * first_validation["validation_loss"]
+    longer = MetaTrainConfig(**{**config.__dict__, "num_meta_steps": 4})
+    with pytest.raises(lo.CheckpointError, match="other settings"):
+        meta_train(lo.DirectLSTM(), QuadraticFamily(), longer, run_dir=tmp_path, resume=True, progress=False)
+
+
+def test_warm_start_of_another_architecture_is_rejected():
+    gated_params = lo.GatedLSTM().init(jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="structure or shapes"):
+        meta_train(lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(num_meta_steps=1, num_tasks=8),
+                   initial_meta_params=gated_params, progress=False)

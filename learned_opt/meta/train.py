@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -250,10 +251,14 @@ def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], con
     return validation_loss
 
 
-def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig) -> MetaTrainState:
-    """The meta-training state at step 0, on the host: one task batch per family."""
+def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig,
+                  initial_meta_params: PyTree | None = None) -> MetaTrainState:
+    """The meta-training state at step 0, on the host: one task batch per family. The
+    meta-parameters are `rule.init`'s unless `initial_meta_params` are given (a warm start)."""
     init_key, task_key, run_key = jax.random.split(split_key(config.seed, "train"), 3)
     meta_params = rule.init(init_key)
+    if initial_meta_params is not None:
+        meta_params = checked_initial_meta_params(meta_params, initial_meta_params)
     antithetic = estimators.is_antithetic(config.estimator)
     # A single family keeps the undivided key, so single-family runs draw the same tasks as
     # the recorded results in the README were produced with.
@@ -273,19 +278,42 @@ def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: Me
     return jax.device_get(state)
 
 
+def checked_initial_meta_params(template: PyTree, initial_meta_params: PyTree) -> PyTree:
+    """`initial_meta_params` as float32 arrays, after checking that they have the structure
+    and shapes of the rule's own meta-parameters `template`."""
+    template_leaves, treedef = jax.tree.flatten(template)
+    leaves, given_treedef = jax.tree.flatten(initial_meta_params)
+    if given_treedef != treedef or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, template_leaves)):
+        raise ValueError("initial_meta_params do not match the rule's meta-parameters in structure or shapes; "
+                         "warm-start from a checkpoint of the same architecture")
+    return treedef.unflatten([np.asarray(leaf, np.float32) for leaf in leaves])
+
+
+def meta_params_fingerprint(meta_params: PyTree) -> str:
+    """A SHA-256 of the meta-parameters' bytes: tells one warm start from another."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(meta_params):
+        digest.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
+    return digest.hexdigest()
+
+
 def state_shardings(state: MetaTrainState, mesh) -> MetaTrainState:
     """Tasks split over the mesh, everything else replicated."""
     everything_replicated = jax.tree.map(lambda _: sharding.replicated(mesh), state)
     return everything_replicated._replace(tasks=jax.tree.map(lambda _: sharding.sharded(mesh), state.tasks))
 
 
-def _run_identity(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig) -> str:
+def _run_identity(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig,
+                  initial_meta_params: PyTree | None = None) -> str:
     """What a resumed run must share with the run that wrote the state (all settings but
-    the number of meta-steps, which may be extended)."""
+    the number of meta-steps, which may be extended, and the warm start if any)."""
     settings = dataclasses.asdict(config)
     del settings["num_meta_steps"]
-    return json.dumps({"rule": rule.name, "rule_config": rule_config(rule), "families": [repr(f) for f in families],
-                       "config": settings}, sort_keys=True)
+    identity = {"rule": rule.name, "rule_config": rule_config(rule), "families": [repr(f) for f in families],
+                "config": settings}
+    if initial_meta_params is not None:
+        identity["initial_meta_params"] = meta_params_fingerprint(initial_meta_params)
+    return json.dumps(identity, sort_keys=True)
 
 
 def save_train_state(path: Path, state: MetaTrainState, identity: str) -> None:
@@ -349,6 +377,7 @@ def meta_train(
     on_record: Callable[[dict], None] | None = None,
     on_best: Callable[[int, PyTree], None] | None = None,
     progress: bool = True,
+    initial_meta_params: PyTree | None = None,
 ) -> MetaTrainResult:
     """Meta-trains `rule` on `family` and returns the meta-parameters with the lowest
     validation loss (mean loss at step `horizon` on held-out validation problems).
@@ -362,14 +391,19 @@ def meta_train(
     is sharded over `mesh` (default: all devices of all processes). `on_record` receives
     every metrics record (dicts with a "kind" of "train" or "validation") once it is on the
     host; `on_best(step, meta_params)` is called at each new best validation loss.
+
+    `initial_meta_params` (for instance `learned_opt.load(path).meta_params` of a checkpoint)
+    start the run from trained meta-parameters instead of `rule.init`: a fine-tune on other
+    tasks or a longer horizon. A resumed run must be given the same ones.
     """
     families = tuple(family) if isinstance(family, (tuple, list)) else (family,)
     mesh = mesh if mesh is not None else sharding.task_mesh()
     if config.num_tasks % mesh.size:
         raise ValueError(f"num_tasks ({config.num_tasks}) must be a multiple of the {mesh.size} devices")
-    identity = _run_identity(rule, families, config)
+    host_state = initial_state(rule, families, config, initial_meta_params)
+    identity = _run_identity(rule, families, config,
+                             None if initial_meta_params is None else host_state.meta_params)
     state_path = Path(run_dir) / TRAIN_STATE_FILENAME if run_dir is not None else None
-    host_state = initial_state(rule, families, config)
     resumed = resume and state_path is not None and state_path.is_file()
     if resumed:
         host_state = load_train_state(state_path, host_state, identity)
