@@ -1,17 +1,27 @@
 """Meta-trains the shipped general-purpose optimizers, `l2l` (direct rule) and `gated`.
 
+The shipped files come from two stages per rule, the second a fine-tune of the first on
+tasks twice as long:
+
     python experiments/pretrain.py --rules l2l --meta-steps 900
+    python experiments/pretrain.py --rules l2l --init-from runs/pretrain/l2l/optimizer.msgpack \\
+        --runs runs/pretrain_long --horizon 400 --meta-lr 1e-3 --meta-steps 450 --validate-every 30
     python experiments/pretrain.py --rules gated --meta-steps 1400 --estimator pes --num-tasks 32 \\
         --meta-lr 3e-3 --validate-every 50
+    python experiments/pretrain.py --rules gated --init-from runs/pretrain/gated/optimizer.msgpack \\
+        --runs runs/pretrain_long --horizon 400 --estimator pes --num-tasks 32 --meta-lr 1e-3 \\
+        --meta-steps 900 --validate-every 50
 
-(the commands behind the shipped files; each run resumes from RUNS/NAME/ if stopped, and
-copies its result into the package when done). Each rule is meta-trained on a distribution
-of small classifiers: MLPs of several widths, depths and activations on the offline
-datasets (digits, mnist1d), two of the six families under random parameter scaling (Lv et
-al. 2017), taking meta-steps on each family in turn, on the log-loss meta-objective over
-tasks of 200 steps. The best meta-parameters on the families' validation problems are
-written to learned_opt/pretrained/NAME.msgpack with the settings and the command in their
-metadata; the metrics logs go to experiments/results/pretrain_NAME.metrics.jsonl.
+Each run resumes from RUNS/NAME/ if stopped, and copies its result into the package when
+done. Each rule is meta-trained on a distribution of small classifiers: MLPs of several
+widths, depths and activations on the offline datasets (digits, mnist1d), two of the six
+families under random parameter scaling (Lv et al. 2017), taking meta-steps on each family
+in turn, on the log-loss meta-objective over tasks of `--horizon` steps. The best
+meta-parameters on the families' validation problems (the first validation, at step 0,
+scores the `--init-from` ones) are written to learned_opt/pretrained/NAME.msgpack with the
+settings and the command in their metadata; the metrics logs go to
+experiments/results/pretrain_NAME.metrics.jsonl (pretrain_NAME_finetune.metrics.jsonl for a
+run with `--init-from`).
 """
 
 from __future__ import annotations
@@ -117,8 +127,8 @@ def main() -> None:
     for name in args.rules:
         path = pretrain(name, args)
         shutil.copy(path, ROOT / "learned_opt" / "pretrained" / f"{name}.msgpack")
-        shutil.copy(Path(args.runs) / name / "metrics.jsonl",
-                    ROOT / "experiments" / "results" / f"pretrain_{name}.metrics.jsonl")
+        log_name = f"pretrain_{name}_finetune" if args.init_from else f"pretrain_{name}"
+        shutil.copy(Path(args.runs) / name / "metrics.jsonl", ROOT / "experiments" / "results" / f"{log_name}.metrics.jsonl")
 
 
 if __name__ == "__main__":

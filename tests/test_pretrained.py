@@ -1,6 +1,7 @@
 """Shipped optimizers: every one loads offline and trains a small model; the demo runs."""
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -35,6 +36,17 @@ def test_each_pretrained_optimizer_lowers_the_loss(name):
     losses = np.asarray(losses)
     assert np.all(np.isfinite(losses))
     assert losses[-5:].mean() < 0.6 * losses[:5].mean(), (name, losses[:5], losses[-5:])
+
+
+@pytest.mark.parametrize("name", ["l2l", "gated"])
+def test_shipped_weights_record_a_documented_command(name):
+    """The command stored in a shipped file is one that experiments/pretrain.py documents,
+    so the weights can be reproduced from the repository."""
+    command = load_pretrained(name).metadata["command"]
+    script = Path(__file__).resolve().parent.parent / "experiments" / "pretrain.py"
+    documented = " ".join(script.read_text().replace("\\\\\n", " ").split())
+    assert command.startswith("python experiments/pretrain.py --rules " + name)
+    assert " ".join(command.split()) in documented, command
 
 
 def test_default_is_l2l_and_unknown_names_are_listed():
