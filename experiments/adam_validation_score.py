@@ -1,11 +1,11 @@
 """Adam's score on the validation problems that `experiments/pretrain.py` selects by.
 
-    python experiments/adam_validation_score.py [--horizon 400]
+    python experiments/adam_validation_score.py [--horizon 400] [--validation-problems 48]
 
 For each learning rate of the baselines' grid: the mean over the six training families of
-the log of the mean final loss at step `--horizon` (default 200) on their 16 validation
-problems, the score
-`meta_train` keeps the best meta-parameters by (lower is better). Prints the best single
+the log of the mean final loss at step `--horizon` (default 200) on their
+`--validation-problems` (default 16) validation problems, the score `meta_train` keeps the
+best meta-parameters by (lower is better). Prints the best single
 learning rate and the score of Adam with its learning rate chosen per family.
 """
 
@@ -25,10 +25,11 @@ from pretrain import DEFAULT_HORIZON, NUM_VALIDATION_PROBLEMS, training_families
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--horizon", type=int, default=DEFAULT_HORIZON, help="steps per validation problem")
+    parser.add_argument("--validation-problems", type=int, default=NUM_VALIDATION_PROBLEMS, help="problems per family")
     args = parser.parse_args()
     families = training_families()
     final = np.array([
-        [np.mean(problem_curves(f, optax.adam(lr), 0, "validation", NUM_VALIDATION_PROBLEMS, args.horizon)[:, -1])
+        [np.mean(problem_curves(f, optax.adam(lr), 0, "validation", args.validation_problems, args.horizon)[:, -1])
          for f in families]
         for lr in DEFAULT_LEARNING_RATES
     ])

@@ -82,7 +82,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
                              truncation_length=args.truncation or args.horizon, meta_objective="log_loss",
                              validate_every=args.validate_every, estimator=args.estimator,
-                             num_validation_problems=NUM_VALIDATION_PROBLEMS,
+                             num_validation_problems=args.validation_problems,
                              meta_learning_rate=args.meta_lr or meta_lr, seed=0)
     run_dir = Path(args.runs) / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +120,8 @@ def main() -> None:
     parser.add_argument("--estimator", choices=ESTIMATORS, default="tbptt", help="meta-gradient estimator")
     parser.add_argument("--num-tasks", type=int, default=16, help="tasks per meta-step")
     parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
+    parser.add_argument("--validation-problems", type=int, default=NUM_VALIDATION_PROBLEMS,
+                        help="validation problems per family, scored at the end of each task")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")
