@@ -19,9 +19,9 @@ families under random parameter scaling (Lv et al. 2017), taking meta-steps on e
 in turn, on the log-loss meta-objective over tasks of `--horizon` steps. The best
 meta-parameters on the families' validation problems (the first validation, at step 0,
 scores the `--init-from` ones) are written to learned_opt/pretrained/NAME.msgpack with the
-settings and the command in their metadata; the metrics logs go to
-experiments/results/pretrain_NAME.metrics.jsonl (pretrain_NAME_finetune.metrics.jsonl for a
-run with `--init-from`).
+settings and the command in their metadata; the metrics log goes to
+experiments/results/RUNS_NAME.metrics.jsonl, RUNS being the last part of `--runs`
+(pretrain_l2l.metrics.jsonl, pretrain_long_l2l.metrics.jsonl, ...).
 """
 
 from __future__ import annotations
@@ -129,8 +129,9 @@ def main() -> None:
     for name in args.rules:
         path = pretrain(name, args)
         shutil.copy(path, ROOT / "learned_opt" / "pretrained" / f"{name}.msgpack")
-        log_name = f"pretrain_{name}_finetune" if args.init_from else f"pretrain_{name}"
-        shutil.copy(Path(args.runs) / name / "metrics.jsonl", ROOT / "experiments" / "results" / f"{log_name}.metrics.jsonl")
+        # named after the runs directory, so that each stage of a chain of fine-tunes keeps its log
+        shutil.copy(Path(args.runs) / name / "metrics.jsonl",
+                    ROOT / "experiments" / "results" / f"{Path(args.runs).name}_{name}.metrics.jsonl")
 
 
 if __name__ == "__main__":
