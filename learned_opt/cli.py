@@ -37,6 +37,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _checkpoint_or_shipped(path: str) -> checkpoint.Checkpoint:
+    """The checkpoint at `path`, or the shipped optimizer of that name when no such path exists."""
+    if path in checkpoint.PRETRAINED and not Path(path).exists():
+        return checkpoint.load_pretrained(path)
+    return checkpoint.load(path)
+
+
 def _build_rule(name: str, options: list[str]):
     """The update rule `name` with KEY=VALUE options (values parsed as JSON when they can be)."""
     settings = {}
@@ -72,9 +79,14 @@ def meta_train_command(args: argparse.Namespace) -> int:
     initial_meta_params = None
     if args.init_from:
         try:
-            initial_meta_params = checkpoint.load(args.init_from, rule).meta_params
+            loaded = _checkpoint_or_shipped(args.init_from)
         except (FileNotFoundError, checkpoint.CheckpointError) as error:
             raise SystemExit(f"learned-opt meta-train: error: --init-from: {error}")
+        if loaded.rule != rule:
+            raise SystemExit(f"learned-opt meta-train: error: --init-from {args.init_from} holds the architecture "
+                             f"{rule_config(loaded.rule)} of rule '{loaded.rule.name}'; pass the same --rule and "
+                             "--rule-option values")
+        initial_meta_params = loaded.meta_params
     try:
         config = MetaTrainConfig(
             num_meta_steps=args.meta_steps,
@@ -157,8 +169,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     family = task_family(args.task)
     learned = {}
     for path in args.checkpoint:
-        is_shipped = path in checkpoint.PRETRAINED and not Path(path).exists()
-        loaded = checkpoint.load_pretrained(path) if is_shipped else checkpoint.load(path)
+        loaded = _checkpoint_or_shipped(path)
         name = f"learned ({loaded.rule.name})"
         if name in learned:
             name = f"learned ({loaded.rule.name}, {path})"
@@ -228,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "momentum_decays=[0.5,0.9,0.99] (repeatable)")
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--init-from", metavar="CHECKPOINT",
-                       help="start from the meta-parameters of this checkpoint (same rule and options) instead of "
-                            "at random: a fine-tune, e.g. of learned_opt/pretrained/l2l.msgpack")
+                       help="start from the meta-parameters of this checkpoint or shipped optimizer (e.g. l2l; "
+                            "same rule and options) instead of at random: a fine-tune")
     train.add_argument("--seed", type=int, default=0, help="seed of meta-parameters, tasks and validation problems")
     train.add_argument("--meta-steps", type=_positive_int, default=2000, help="outer updates (one per truncation)")
     train.add_argument("--num-tasks", type=_positive_int, default=64, help="tasks per meta-step")

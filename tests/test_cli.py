@@ -97,3 +97,7 @@ def test_init_from_fine_tunes_a_checkpoint(tmp_path):
     with pytest.raises(SystemExit, match="architecture"):
         main(["meta-train", "--rule", "gated", "--out", str(tmp_path / "third"), "--init-from",
               str(tmp_path / "first"), *small])
+    with pytest.raises(SystemExit, match="--rule-option"):  # the shipped l2l reads momenta
+        main(["meta-train", "--out", str(tmp_path / "fourth"), "--init-from", "l2l", *small])
+    assert main(["meta-train", "--out", str(tmp_path / "fifth"), "--init-from", "l2l", "--rule-option",
+                 "momentum_decays=[0.5,0.9,0.99]", *small]) == 0
