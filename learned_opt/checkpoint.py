@@ -159,8 +159,8 @@ def list_pretrained() -> dict[str, str]:
     return {name: description for name, (_, description) in PRETRAINED.items()}
 
 
-def load_pretrained(name: str | None = None) -> Checkpoint:
-    """The shipped checkpoint `name` (default: the general-purpose one)."""
+def load_pretrained(name: str | None = None, rule: UpdateRule | None = None) -> Checkpoint:
+    """The shipped checkpoint `name` (default: the general-purpose one); `rule` as in `load`."""
     import importlib.resources
 
     name = DEFAULT_PRETRAINED if name is None else name
@@ -168,7 +168,7 @@ def load_pretrained(name: str | None = None) -> Checkpoint:
         raise ValueError(f"Unknown pretrained optimizer {name!r}; available: {', '.join(PRETRAINED)}")
     resource = importlib.resources.files("learned_opt") / "pretrained" / PRETRAINED[name][0]
     with importlib.resources.as_file(resource) as path:
-        return load(path)
+        return load(path, rule)
 
 
 def pretrained(name: str | None = None):

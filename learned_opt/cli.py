@@ -37,11 +37,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _checkpoint_or_shipped(path: str) -> checkpoint.Checkpoint:
-    """The checkpoint at `path`, or the shipped optimizer of that name when no such path exists."""
+def _checkpoint_or_shipped(path: str, rule=None) -> checkpoint.Checkpoint:
+    """The checkpoint at `path`, or the shipped optimizer of that name when no such path
+    exists; with `rule`, either must hold that architecture."""
     if path in checkpoint.PRETRAINED and not Path(path).exists():
-        return checkpoint.load_pretrained(path)
-    return checkpoint.load(path)
+        return checkpoint.load_pretrained(path, rule)
+    return checkpoint.load(path, rule)
 
 
 def _build_rule(name: str, options: list[str]):
@@ -79,14 +80,10 @@ def meta_train_command(args: argparse.Namespace) -> int:
     initial_meta_params = None
     if args.init_from:
         try:
-            loaded = _checkpoint_or_shipped(args.init_from)
+            initial_meta_params = _checkpoint_or_shipped(args.init_from, rule).meta_params
         except (FileNotFoundError, checkpoint.CheckpointError) as error:
-            raise SystemExit(f"learned-opt meta-train: error: --init-from: {error}")
-        if loaded.rule != rule:
-            raise SystemExit(f"learned-opt meta-train: error: --init-from {args.init_from} holds the architecture "
-                             f"{rule_config(loaded.rule)} of rule '{loaded.rule.name}'; pass the same --rule and "
-                             "--rule-option values")
-        initial_meta_params = loaded.meta_params
+            raise SystemExit(f"learned-opt meta-train: error: --init-from: {error} (give --rule and --rule-option "
+                             "the values it was trained with)")
     try:
         config = MetaTrainConfig(
             num_meta_steps=args.meta_steps,
