@@ -88,11 +88,15 @@ def _describe(rule: UpdateRule) -> str:
     return f"{rule.name}({fields})"
 
 
-def _check_structure(path: Path, rule: UpdateRule, meta_params) -> None:
+def fits_architecture(rule: UpdateRule, meta_params) -> bool:
+    """Whether `meta_params` have the tree structure and array shapes of `rule.init`'s."""
     expected = jax.eval_shape(rule.init, jax.random.PRNGKey(0))
     expected_shapes = jax.tree.map(lambda x: tuple(x.shape), expected)
-    found_shapes = jax.tree.map(lambda x: tuple(np.shape(x)), meta_params)
-    if expected_shapes != found_shapes:
+    return expected_shapes == jax.tree.map(lambda x: tuple(np.shape(x)), meta_params)
+
+
+def _check_structure(path: Path, rule: UpdateRule, meta_params) -> None:
+    if not fits_architecture(rule, meta_params):
         raise CheckpointError(
             f"{path} is damaged: its meta-parameters do not fit its own architecture {_describe(rule)}"
         )

@@ -27,7 +27,7 @@ import optax
 from flax import serialization
 from tqdm import tqdm
 
-from learned_opt.checkpoint import CheckpointError, atomic_write
+from learned_opt.checkpoint import CheckpointError, atomic_write, fits_architecture
 from learned_opt.meta import estimators, sharding
 from learned_opt.meta.unroll import InnerState, init_inner_state, loss_curves, unroll
 from learned_opt.optimizers import UpdateRule, learned_optimizer, rule_config
@@ -258,7 +258,7 @@ def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: Me
     init_key, task_key, run_key = jax.random.split(split_key(config.seed, "train"), 3)
     meta_params = rule.init(init_key)
     if initial_meta_params is not None:
-        meta_params = checked_initial_meta_params(meta_params, initial_meta_params)
+        meta_params = checked_initial_meta_params(rule, meta_params, initial_meta_params)
     antithetic = estimators.is_antithetic(config.estimator)
     # A single family keeps the undivided key, so single-family runs draw the same tasks as
     # the recorded results in the README were produced with.
@@ -278,15 +278,14 @@ def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: Me
     return jax.device_get(state)
 
 
-def checked_initial_meta_params(template: PyTree, initial_meta_params: PyTree) -> PyTree:
-    """`initial_meta_params` as float32 arrays, after checking that they have the structure
-    and shapes of the rule's own meta-parameters `template`."""
-    template_leaves, treedef = jax.tree.flatten(template)
-    leaves, given_treedef = jax.tree.flatten(initial_meta_params)
-    if given_treedef != treedef or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, template_leaves)):
+def checked_initial_meta_params(rule: UpdateRule, template: PyTree, initial_meta_params: PyTree) -> PyTree:
+    """`initial_meta_params` as float32 arrays in the containers of `template` (the rule's
+    own meta-parameters), after checking that they fit the rule's architecture."""
+    if not fits_architecture(rule, initial_meta_params):
         raise ValueError("initial_meta_params do not match the rule's meta-parameters in structure or shapes; "
                          "warm-start from a checkpoint of the same architecture")
-    return treedef.unflatten([np.asarray(leaf, np.float32) for leaf in leaves])
+    leaves = [np.asarray(leaf, np.float32) for leaf in jax.tree.leaves(initial_meta_params)]
+    return jax.tree.structure(template).unflatten(leaves)
 
 
 def meta_params_fingerprint(meta_params: PyTree) -> str:
