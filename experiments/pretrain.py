@@ -45,6 +45,7 @@ from pathlib import Path
 import learned_opt as lo
 from learned_opt.meta import MetaTrainConfig, meta_train, metrics_up_to, train_state_step
 from learned_opt.meta.estimators import ESTIMATORS
+from learned_opt.meta.train import VALIDATION_POINTS
 from learned_opt.tasks import MLPFamily, RandomScaling
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +91,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
                              truncation_length=args.truncation or args.horizon, meta_objective="log_loss",
                              validate_every=args.validate_every, estimator=args.estimator,
-                             num_validation_problems=args.validation_problems,
+                             num_validation_problems=args.validation_problems, validate_on=args.validate_on,
                              meta_learning_rate=args.meta_lr or meta_lr, seed=0)
     run_dir = Path(args.runs) / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +131,8 @@ def main() -> None:
     parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
     parser.add_argument("--validation-problems", type=int, default=NUM_VALIDATION_PROBLEMS,
                         help="validation problems per family, scored at the end of each task")
+    parser.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",
+                        help="score validation problems at the horizon, or over the whole loss curve")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from learned_opt import checkpoint
 from learned_opt.meta.estimators import ESTIMATORS
-from learned_opt.meta.train import META_OBJECTIVES, TRUNCATION_SCHEDULES
+from learned_opt.meta.train import META_OBJECTIVES, TRUNCATION_SCHEDULES, VALIDATION_POINTS
 from learned_opt.optimizers import RULES, rule_config
 from learned_opt.tasks import TASK_FAMILIES, task_family
 
@@ -102,6 +102,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
             num_validation_problems=args.validation_problems,
             seed=args.seed,
             meta_objective=args.meta_objective,
+            validate_on=args.validate_on,
         )
     except ValueError as error:
         raise SystemExit(f"learned-opt meta-train: error: {error}")
@@ -251,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--es-std", type=_positive_float, default=0.01, help="perturbation scale of ES and PES")
     train.add_argument("--meta-objective", choices=META_OBJECTIVES, default="loss",
                        help="what a truncation minimises: the summed loss (as in the paper) or the summed log loss")
+    train.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",
+                       help="score validation problems on their final loss, or on their whole loss curve (mean over steps)")
     train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
     train.add_argument("--max-grad-norm", type=_positive_float, default=10.0, help="meta-gradient clipping norm")
     train.add_argument("--second-order", action="store_true",

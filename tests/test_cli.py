@@ -70,16 +70,17 @@ def test_rule_options(tmp_path, capsys):
 
 
 def test_moment_options_and_log_loss_reach_the_run(tmp_path):
-    """A list-valued --rule-option and --meta-objective end up in the rule and the config."""
+    """A list-valued --rule-option, --meta-objective and --validate-on end up in the rule and the config."""
     run = tmp_path / "run"
     code = main(["meta-train", "--task", "quadratic", "--rule", "gated", "--out", str(run), "--meta-steps", "4",
                  "--num-tasks", "4", "--validate-every", "2", "--validation-problems", "4", "--no-progress",
                  "--rule-option", "momentum_decays=[0.9,0.5]", "--rule-option", "descent_direction=normalized_momentum",
-                 "--meta-objective", "log_loss"])
+                 "--meta-objective", "log_loss", "--validate-on", "curve"])
     assert code == 0
     loaded = checkpoint.load(run)
     assert loaded.rule.momentum_decays == (0.9, 0.5) and loaded.rule.descent_direction == "normalized_momentum"
-    assert json.loads((run / "config.json").read_text())["meta_train_config"]["meta_objective"] == "log_loss"
+    meta_train_config = json.loads((run / "config.json").read_text())["meta_train_config"]
+    assert meta_train_config["meta_objective"] == "log_loss" and meta_train_config["validate_on"] == "curve"
     with pytest.raises(SystemExit):
         main(["meta-train", "--out", str(tmp_path / "other"), "--meta-objective", "hinge"])
 

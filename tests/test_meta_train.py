@@ -7,7 +7,7 @@ import pytest
 import learned_opt as lo
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig, meta_train
-from learned_opt.meta.train import initial_state, objective
+from learned_opt.meta.train import initial_state, make_validation_loss, objective
 from learned_opt.tasks import QuadraticFamily
 
 SMALL = MetaTrainConfig(num_meta_steps=120, num_tasks=32, validate_every=40, num_validation_problems=32)
@@ -70,7 +70,7 @@ def test_second_order_changes_the_meta_gradient():
 
 
 @pytest.mark.parametrize("bad", [dict(horizon=100, truncation_length=30), dict(num_tasks=0), dict(meta_learning_rate=0.0),
-                                 dict(meta_objective="hinge")])
+                                 dict(meta_objective="hinge"), dict(validate_on="middle")])
 def test_bad_config_is_rejected(bad):
     with pytest.raises(ValueError):
         MetaTrainConfig(**bad)
@@ -98,6 +98,25 @@ def test_log_loss_objective_counts_only_steps_that_ran():
     np.testing.assert_array_equal(np.asarray(objective(MetaTrainConfig(), losses)), np.asarray(losses))
     gradient = jax.grad(lambda x: objective(MetaTrainConfig(meta_objective="log_loss"), x).sum())(losses)
     np.testing.assert_allclose(np.asarray(gradient), [0.5, 2.0, 0.0, 0.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("meta_objective", ["loss", "log_loss"])
+def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, meta_objective):
+    """Validation on the curve is the mean over steps 1..horizon of the per-step score that
+    "final" takes at the horizon alone (the mean loss over problems, or its log)."""
+    rule, families = lo.DirectLSTM(), (QuadraticFamily(dim=3), QuadraticFamily(dim=6))
+    config = MetaTrainConfig(horizon=30, truncation_length=10, num_validation_problems=8, meta_objective=meta_objective)
+    curves = [problem_curves(f, lo.learned_optimizer(rule, trained_direct.best_meta_params), config.seed, "validation",
+                             8, 30).mean(axis=0) for f in families]
+    score = np.log if meta_objective == "log_loss" else (lambda x: x)
+    expected_final = np.mean([score(c[-1]) for c in curves])
+    expected_curve = np.mean([score(c[1:]) for c in curves])
+    final = make_validation_loss(rule, families, config)(trained_direct.best_meta_params)
+    curve = make_validation_loss(rule, families, MetaTrainConfig(**{**config.__dict__, "validate_on": "curve"}))(
+        trained_direct.best_meta_params)
+    assert float(final) == pytest.approx(expected_final, rel=1e-4)
+    assert float(curve) == pytest.approx(expected_curve, rel=1e-4)
+    assert abs(float(curve) - float(final)) > 1e-3 * abs(float(final))
 
 
 def test_meta_training_on_the_log_loss_lowers_held_out_loss():

@@ -40,6 +40,7 @@ TRAIN_STATE_FORMAT = "learned_opt.train_state"
 TRAIN_STATE_VERSION = 1
 TRUNCATION_SCHEDULES = ("fixed", "random")
 META_OBJECTIVES = ("loss", "log_loss")
+VALIDATION_POINTS = ("final", "curve")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,10 @@ class MetaTrainConfig:
     halving of the loss the same late in training as early and across tasks whose losses
     differ in scale (Metz et al. 2020 meta-train on a log loss for the same reason). The
     validation loss follows it: the mean over families of the mean final loss, or of its log.
+
+    `validate_on` is where the validation problems are scored: "final", at step `horizon`,
+    or "curve", at every step 1..horizon (the mean over steps of the above), which like the
+    meta-objective rewards a fast start as much as a low final loss.
     """
 
     num_meta_steps: int = 1000
@@ -75,6 +80,7 @@ class MetaTrainConfig:
     num_validation_problems: int = 100
     seed: int = 0
     meta_objective: str = "loss"
+    validate_on: str = "final"
 
     def __post_init__(self):
         for name in ("num_meta_steps", "num_tasks", "horizon", "truncation_length", "min_truncation_length",
@@ -92,6 +98,8 @@ class MetaTrainConfig:
             raise ValueError("min_truncation_length must not exceed truncation_length")
         if self.meta_objective not in META_OBJECTIVES:
             raise ValueError(f"meta_objective must be one of {META_OBJECTIVES}, got {self.meta_objective!r}")
+        if self.validate_on not in VALIDATION_POINTS:
+            raise ValueError(f"validate_on must be one of {VALIDATION_POINTS}, got {self.validate_on!r}")
         if self.estimator not in estimators.ESTIMATORS:
             raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, got {self.estimator!r}")
         if estimators.is_antithetic(self.estimator) and self.num_tasks % 2:
@@ -238,13 +246,17 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
 
 
 def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig):
-    """Jitted mean loss at step `horizon` on fixed validation problems, averaged over families."""
+    """Jitted validation loss on fixed validation problems: for every family the mean loss
+    over its problems at step `horizon` (or, with ``validate_on="curve"``, at each step
+    1..horizon), in the meta-objective's units (its log under "log_loss"), averaged over
+    the steps and the families."""
     problems = [sample_problems(f, config.seed, "validation", config.num_validation_problems) for f in families]
+    scored_steps = slice(-1, None) if config.validate_on == "final" else slice(1, None)
 
     @jax.jit
     def validation_loss(meta_params):
         tx = learned_optimizer(rule, meta_params)
-        means = jnp.stack([jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, -1])
+        means = jnp.stack([jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, scored_steps], axis=0)
                            for f, (data, keys) in zip(families, problems)])
         return jnp.mean(means if config.meta_objective == "loss" else jnp.log(means))
 
