@@ -25,10 +25,9 @@ rather than their loss at step 400:
         --runs runs/pretrain_long2 --horizon 400 --estimator pes --num-tasks 64 --meta-lr 3e-4 \\
         --meta-steps 600 --validate-every 50 --validation-problems 48
 
-A fourth `gated` stage on the broad family set, which is not shipped: in 300 meta-steps
-(stopped there) its best curve validation score, -1.0069 at step 75, was within 0.002 of its
-starting point's -1.0053, far inside the validation noise, so its file would be the shipped
-one to that noise:
+A fourth `gated` stage, on the broad family set, was stopped after 300 meta-steps and is not
+shipped: its best curve validation score (-1.0069, at step 75) was within 0.002 of its
+starting point's (-1.0053), far inside the validation noise:
 
     python experiments/pretrain.py --rules gated --init-from runs/pretrain_long2/gated/optimizer.msgpack \\
         --runs runs/pretrain_broad --families broad --horizon 400 --estimator pes --num-tasks 64 \\
@@ -153,7 +152,7 @@ def main() -> None:
     parser.add_argument("--num-tasks", type=int, default=16, help="tasks per meta-step")
     parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
     parser.add_argument("--validation-problems", type=int, default=NUM_VALIDATION_PROBLEMS,
-                        help="validation problems per family, scored at the end of each task")
+                        help="validation problems per family")
     parser.add_argument("--families", choices=list(FAMILY_SETS), default="base",
                         help="the six base training families, or those and three wider ReLU networks")
     parser.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",

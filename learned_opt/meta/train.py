@@ -391,7 +391,8 @@ def meta_train(
     initial_meta_params: PyTree | None = None,
 ) -> MetaTrainResult:
     """Meta-trains `rule` on `family` and returns the meta-parameters with the lowest
-    validation loss (mean loss at step `horizon` on held-out validation problems).
+    validation loss (mean loss on held-out validation problems at step `horizon`, or over
+    the whole loss curve with ``config.validate_on="curve"``).
 
     `family` may be a tuple of families whose parameters differ in structure (MLPs of
     several widths and depths, say): each keeps its own batch of tasks, meta-step k trains
