@@ -5,7 +5,7 @@
 For each learning rate of the baselines' grid: the mean over the six training families of
 the log of the mean final loss at step `--horizon` (default 200) on their
 `--validation-problems` (default 16) validation problems, the score `meta_train` keeps the
-best meta-parameters by (lower is better). Prints the best single learning rate and the
+best meta-parameters by under the default `--validate-on final` (lower is better). Prints the best single learning rate and the
 score of Adam with its learning rate chosen per family.
 """
 
