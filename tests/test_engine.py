@@ -1,13 +1,13 @@
 """The meta-training engine: kill-and-resume equality, non-finite safety, sharding, multi-process."""
 
 import dataclasses
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import jax
 import jax.numpy as jnp
@@ -32,22 +32,48 @@ def saved_leaves(run_dir):
     return payload["step"], [payload["leaves"][str(i)] for i in range(len(payload["leaves"]))]
 
 
+# Runs the CLI and SIGKILLs it from inside on the n-th validation: after that validation's train
+# metrics are logged but before its training state is saved, so the kill is deterministic and
+# leaves a metrics log that runs ahead of the saved state.
+KILLED_ON_VALIDATION = textwrap.dedent("""
+    import os, signal, sys
+    import learned_opt.meta.train as train
+    from learned_opt import cli
+
+    kill_on_call = int(sys.argv[1])
+    make_validation_loss = train.make_validation_loss
+
+    def make_killing_validation_loss(*args, **kwargs):
+        validation_loss = make_validation_loss(*args, **kwargs)
+        calls = []
+
+        def killing_validation_loss(meta_params):
+            calls.append(None)
+            if len(calls) == kill_on_call:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return validation_loss(meta_params)
+
+        return killing_validation_loss
+
+    train.make_validation_loss = make_killing_validation_loss
+    sys.exit(cli.main(sys.argv[2:]))
+""")
+
+
 def test_sigkill_and_resume_equals_uninterrupted_run(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     steps = ["--meta-steps", "40"]
     subprocess.run(cli("--out", str(reference), *steps, *TINY), check=True, capture_output=True)
 
-    # Kill twice, at different moments (one of them likely mid-step), then finish with --resume.
-    for kill_after_step in (8, 24):
-        process = subprocess.Popen(cli("--out", str(interrupted), *steps, *TINY, "--resume"),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while (train_state_step(interrupted) or 0) < kill_after_step and process.poll() is None:
-            assert time.time() < deadline, "meta-training made no progress"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert train_state_step(interrupted) < 40
+    # Validations run at steps 0, 4, 8, ...: the first run dies validating step 12 (state saved
+    # at 8), the resumed one validating step 28 (its calls are at 12, 16, 20, 24, 28).
+    for kill_on_call, saved_step in ((4, 8), (5, 24)):
+        killed = subprocess.run([sys.executable, "-c", KILLED_ON_VALIDATION, str(kill_on_call), "meta-train",
+                                 "--out", str(interrupted), *steps, *TINY, "--resume"], capture_output=True)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+        assert train_state_step(interrupted) == saved_step
+        logged = [json.loads(line)["step"] for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
+        assert max(logged) == saved_step + 4  # the log runs ahead of the saved state
     subprocess.run(cli("--out", str(interrupted), *steps, *TINY, "--resume"), check=True, capture_output=True)
 
     reference_step, reference_leaves = saved_leaves(reference)
@@ -61,7 +87,7 @@ def test_sigkill_and_resume_equals_uninterrupted_run(tmp_path):
     jax.tree.map(np.testing.assert_array_equal, best_reference, best_resumed)
     # The metrics log holds each meta-step exactly once.
     records = [line for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
-    train_steps = [eval(r.replace("null", "None"))["step"] for r in records if '"train"' in r]
+    train_steps = [json.loads(r)["step"] for r in records if json.loads(r)["kind"] == "train"]
     assert train_steps == list(range(1, 41))
 
 
