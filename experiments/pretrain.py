@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 
 import learned_opt as lo
+from learned_opt.checkpoint import meta_params_for
 from learned_opt.meta import MetaTrainConfig, meta_train, metrics_up_to, train_state_step
 from learned_opt.meta.estimators import ESTIMATORS
 from learned_opt.meta.train import VALIDATION_POINTS
@@ -108,6 +109,8 @@ def training_families(family_set: str = "base"):
 
 def pretrain(name: str, args: argparse.Namespace) -> Path:
     rule, meta_lr = RULES[name]
+    if args.step_timescales:
+        rule = dataclasses.replace(rule, step_timescales=args.step_timescales)
     # The log loss keeps late, small losses in the objective. The default horizon is neither
     # of the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
@@ -121,8 +124,8 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     kept = metrics_up_to(metrics_path, train_state_step(run_dir))
     metrics_path.write_text("".join(line + "\n" for line in kept))
     start = time.perf_counter()
-    # a warm start must be of the same architecture: lo.load raises otherwise
-    initial = lo.load(args.init_from, rule).meta_params if args.init_from else None
+    # a warm start must be of the same architecture, or add step features: meta_params_for raises otherwise
+    initial = meta_params_for(rule, lo.load(args.init_from)) if args.init_from else None
     with open(metrics_path, "a", buffering=1) as metrics:  # line-buffered: a killed run loses no record
         result = meta_train(rule, training_families(args.families), config, run_dir=run_dir, resume=True,
                             on_record=lambda r: metrics.write(json.dumps(r) + "\n"), initial_meta_params=initial)
@@ -157,6 +160,9 @@ def main() -> None:
                         help="the six base training families, or those and three wider ReLU networks")
     parser.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",
                         help="score validation problems at the horizon, or over the whole loss curve")
+    parser.add_argument("--step-timescales", type=float, nargs="+", metavar="S",
+                        help="add the training-step features tanh(t / S) to the rules' inputs (a learned "
+                             "schedule); with --init-from a checkpoint without them, their weights start at zero")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")

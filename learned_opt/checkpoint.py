@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from learned_opt.networks import with_new_inputs
 from learned_opt.optimizers import UpdateRule, rule_config, rule_from_config
 
 FORMAT_NAME = "learned_opt.checkpoint"
@@ -144,6 +145,20 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
     meta_params = payload["meta_params"]
     _check_structure(path, stored_rule, meta_params)
     return Checkpoint(stored_rule, jax.tree.map(jnp.asarray, meta_params), json.loads(payload["metadata"]))
+
+
+def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
+    """The meta-parameters of checkpoint `loaded` as a starting point for `rule`: the same
+    architecture, or one that adds training-step features (`step_timescales`) to a stored
+    rule that reads none. Their new input weights start at zero, so `rule` first computes
+    exactly the stored rule's updates. Raises `CheckpointError` for any other architecture."""
+    if loaded.rule == rule:
+        return loaded.meta_params
+    if (type(loaded.rule) is type(rule) and not loaded.rule.step_timescales
+            and dataclasses.replace(rule, step_timescales=()) == loaded.rule):
+        return with_new_inputs(loaded.meta_params, len(rule.step_timescales))
+    raise CheckpointError(f"the checkpoint was written for architecture {_describe(loaded.rule)}, not the "
+                          f"requested {_describe(rule)} (only step_timescales may be added to it)")
 
 
 # name -> (file under learned_opt/pretrained/, one-line description)

@@ -37,12 +37,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _checkpoint_or_shipped(path: str, rule=None) -> checkpoint.Checkpoint:
-    """The checkpoint at `path`, or the shipped optimizer of that name when no such path
-    exists; with `rule`, either must hold that architecture."""
+def _checkpoint_or_shipped(path: str) -> checkpoint.Checkpoint:
+    """The checkpoint at `path`, or the shipped optimizer of that name when no such path exists."""
     if path in checkpoint.PRETRAINED and not Path(path).exists():
-        return checkpoint.load_pretrained(path, rule)
-    return checkpoint.load(path, rule)
+        return checkpoint.load_pretrained(path)
+    return checkpoint.load(path)
 
 
 def _build_rule(name: str, options: list[str]):
@@ -80,7 +79,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
     initial_meta_params = None
     if args.init_from:
         try:
-            initial_meta_params = _checkpoint_or_shipped(args.init_from, rule).meta_params
+            initial_meta_params = checkpoint.meta_params_for(rule, _checkpoint_or_shipped(args.init_from))
         except (FileNotFoundError, checkpoint.CheckpointError) as error:
             raise SystemExit(f"learned-opt meta-train: error: --init-from: {error} (give --rule and --rule-option "
                              "the values it was trained with)")

@@ -74,3 +74,14 @@ def normalized_moment_features(first: jnp.ndarray, second: jnp.ndarray, count: j
     momenta = first / (1.0 - betas**t)
     rms = jnp.sqrt(second / (1.0 - jnp.asarray(second_decay, FEATURE_DTYPE) ** t)) + epsilon
     return jnp.concatenate([momenta, _square_safe(grad)[..., None]], axis=-1) / rms[..., None]
+
+
+def step_features(step: jnp.ndarray, timescales) -> jnp.ndarray:
+    """Training-step features tanh(t / s) for every timescale s, with t the number of the
+    step being taken (1 for the first). Each rises from near 0 to near 1 around step s, so
+    a learned optimizer can step differently early and late in training (a learned
+    warm-up), as with the "training step" features of Metz et al. 2022 ("Practical
+    tradeoffs between memory, compute, and performance in learned optimizers", Sec. 3).
+    Shape ``(len(timescales),)``, float32, in [0, 1)."""
+    t = jnp.asarray(step, FEATURE_DTYPE)
+    return jnp.tanh(t / jnp.asarray(timescales, FEATURE_DTYPE))

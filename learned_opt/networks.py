@@ -93,3 +93,17 @@ class GatedUpdateNetwork(nn.Module):
             hidden, theta, previous_input
         )
         return carries, forget, input_gate
+
+
+def with_new_inputs(meta_params, num_new_inputs: int):
+    """The meta-parameters of a network built on `LSTMStack` (named "lstm"), for inputs
+    with `num_new_inputs` more features at the end: the first layer's input kernels get
+    zero rows for them, so the network computes exactly what it did before."""
+    first_layer = meta_params["params"]["lstm"]["lstm_0"]
+    extended = {
+        name: {**weights, "kernel": jnp.pad(weights["kernel"], ((0, num_new_inputs), (0, 0)))}
+        if name.startswith("i") else weights
+        for name, weights in first_layer.items()
+    }
+    lstm = {**meta_params["params"]["lstm"], "lstm_0": extended}
+    return {**meta_params, "params": {**meta_params["params"], "lstm": lstm}}

@@ -66,8 +66,9 @@ _JITTED: dict = {}
 RULE_VARIANTS = {
     "direct": lo.DirectLSTM(),
     "gated": lo.GatedLSTM(),
-    "direct-moments": lo.DirectLSTM(momentum_decays=(0.5, 0.9, 0.99)),
-    "gated-adam-direction": lo.GatedLSTM(momentum_decays=(0.9, 0.5), descent_direction="normalized_momentum"),
+    "direct-moments-steps": lo.DirectLSTM(momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 100.0)),
+    "gated-adam-direction-steps": lo.GatedLSTM(momentum_decays=(0.9, 0.5), descent_direction="normalized_momentum",
+                                               step_timescales=(10.0, 100.0)),
 }
 
 

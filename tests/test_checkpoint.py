@@ -3,6 +3,7 @@ architecture, a damaged file and a foreign file."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 
@@ -302,3 +303,38 @@ def test_missing_file(tmp_path):
 def test_missing_file_in_directory(tmp_path):
     with pytest.raises(FileNotFoundError):
         checkpoint.load(tmp_path)
+
+
+STEP_FEATURE_RULES = [
+    pytest.param(lo.DirectLSTM(hidden_sizes=(6,), momentum_decays=(0.5, 0.99)), id="direct"),
+    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum"),
+                 id="gated"),
+]
+
+
+@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
+def test_step_features_extend_a_checkpoint_without_changing_its_updates(stored):
+    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
+    extended = dataclasses.replace(stored, step_timescales=(3.0, 30.0))
+    meta_params = checkpoint.meta_params_for(extended, loaded)
+    assert extended.num_features == stored.num_features + 2
+    for before, after in zip(some_updates(stored, loaded.meta_params), some_updates(extended, meta_params)):
+        tree_equal(before, after)
+    # The new weights are live: once meta-training moves them, the updates change.
+    first_layer = meta_params["params"]["lstm"]["lstm_0"]
+    assert all(np.all(np.asarray(w["kernel"][-2:]) == 0) for name, w in first_layer.items() if name.startswith("i"))
+    first_layer["ii"] = {"kernel": first_layer["ii"]["kernel"].at[-2:].set(0.5)}
+    assert not np.allclose(some_updates(extended, meta_params)[1]["w"],
+                           some_updates(stored, loaded.meta_params)[1]["w"])
+
+
+@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
+def test_meta_params_for_refuses_other_changes_of_architecture(stored):
+    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
+    tree_equal(checkpoint.meta_params_for(stored, loaded), loaded.meta_params)
+    other = dataclasses.replace(stored, momentum_decays=(0.5,), step_timescales=(3.0,))
+    with pytest.raises(CheckpointError, match="only step_timescales may be added"):
+        checkpoint.meta_params_for(other, loaded)
+    with_steps = checkpoint.Checkpoint(dataclasses.replace(stored, step_timescales=(3.0,)), None, {})
+    with pytest.raises(CheckpointError, match="architecture"):  # step features are never taken away
+        checkpoint.meta_params_for(stored, with_steps)

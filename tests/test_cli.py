@@ -102,3 +102,9 @@ def test_init_from_fine_tunes_a_checkpoint(tmp_path):
         main(["meta-train", "--out", str(tmp_path / "fourth"), "--init-from", "l2l", *small])
     assert main(["meta-train", "--out", str(tmp_path / "fifth"), "--init-from", "l2l", "--rule-option",
                  "momentum_decays=[0.5,0.9,0.99]", *small]) == 0
+    # Step features may be added: the extended rule starts where the checkpoint was.
+    assert main(["meta-train", "--out", str(tmp_path / "sixth"), "--init-from", str(tmp_path / "first"),
+                 "--rule-option", "step_timescales=[5,50]", *small]) == 0
+    extended = [json.loads(line) for line in (tmp_path / "sixth" / "metrics.jsonl").read_text().splitlines()]
+    assert extended[0]["validation_loss"] == pytest.approx(first.metadata["best_validation_loss"], rel=1e-5)
+    assert checkpoint.load(tmp_path / "sixth").rule.step_timescales == (5.0, 50.0)

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from learned_opt.features import accumulate_moments, log_and_sign, normalized_moment_features
+from learned_opt.features import accumulate_moments, log_and_sign, normalized_moment_features, step_features
 
 P = 10.0
 F32_MAX = float(np.finfo(np.float32).max)
@@ -157,3 +157,13 @@ def test_moment_features_finite_for_extreme_gradients(magnitude):
     for features in run_moments(grads):
         assert np.all(np.isfinite(np.asarray(features)))
         assert np.all(np.abs(np.asarray(features)) <= 1.0 / math.sqrt(1.0 - 0.999) + 1e-3)
+
+
+def test_step_features_rise_from_zero_to_one_around_each_timescale():
+    timescales = (10.0, 100.0)
+    features = np.stack([np.asarray(step_features(t, timescales)) for t in (1, 10, 100, 1000)])
+    np.testing.assert_allclose(features, np.tanh(np.array([[1, 1], [10, 10], [100, 100], [1000, 1000]])
+                                                 / np.array(timescales)), rtol=1e-6)
+    assert features.dtype == np.float32
+    assert features[0, 0] < 0.1 and features[-1, 1] > 0.99
+    assert np.all(np.diff(features, axis=0) >= 0)

@@ -359,6 +359,28 @@ def test_deterministic(rule_meta, variant):
     assert not np.array_equal(np.asarray(other_updates["matrix"]), np.asarray(first[0]["matrix"]))
 
 
+@pytest.mark.parametrize("name", ["direct-moments-steps", "gated-adam-direction-steps"])
+def test_step_features_make_the_update_depend_on_the_step_count(name):
+    _, _, tx = optimizer(name)
+    params = small_params()
+    grads = grads_like(params)
+    update = cached_jit(tx.update)
+    state = tx.init(params)
+    _, after_one = update(grads, state, params, value=1.0)
+    assert int(after_one.step) == 1
+    early, _ = update(grads, state, params, value=1.0)
+    late, late_state = update(grads, state._replace(step=jnp.int32(300)), params, value=1.0)
+    assert int(late_state.step) == 301
+    assert not np.allclose(np.asarray(early["matrix"]), np.asarray(late["matrix"]))
+
+
+@pytest.mark.parametrize("rule_type", [lo.DirectLSTM, lo.GatedLSTM])
+@pytest.mark.parametrize("timescales", [(0.0,), (10.0, -1.0)])
+def test_step_timescales_must_be_positive(rule_type, timescales):
+    with pytest.raises(ValueError, match="step timescales must be positive"):
+        rule_type(step_timescales=timescales)
+
+
 def test_leaf_shapes_fixture_is_covered():
     """Guards the shape coverage the tests above rely on."""
     shapes = {p.shape for p in jax.tree.leaves(make_params())}

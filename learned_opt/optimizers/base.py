@@ -8,7 +8,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from learned_opt.features import accumulate_moments, normalized_moment_features
+from learned_opt.features import accumulate_moments, normalized_moment_features, step_features
 
 PyTree = Any
 MetaParams = Any
@@ -140,3 +140,19 @@ def leaf_moment_features(grad, moment_leaves: tuple, count, momentum_decays, sec
     first, second = accumulate_moments(*moment_leaves, grad, momentum_decays, second_moment_decay)
     features = normalized_moment_features(first, second, count + 1, grad, momentum_decays, second_moment_decay)
     return features, (first, second)
+
+
+def checked_step_timescales(step_timescales) -> tuple[float, ...]:
+    """`step_timescales` as a tuple of floats; ValueError unless every one is positive."""
+    step_timescales = tuple(float(s) for s in step_timescales)
+    if any(not s > 0 for s in step_timescales):
+        raise ValueError(f"step timescales must be positive, got {step_timescales}")
+    return step_timescales
+
+
+def leaf_step_features(step: jnp.ndarray, step_timescales: tuple[float, ...], shape) -> jnp.ndarray | None:
+    """`features.step_features` of the step being taken (`step` steps were taken before it),
+    broadcast to every coordinate of a leaf of `shape`; None without timescales."""
+    if not step_timescales:
+        return None
+    return jnp.broadcast_to(step_features(step + 1, step_timescales), tuple(shape) + (len(step_timescales),))

@@ -11,7 +11,9 @@ from learned_opt.features import log_and_sign
 from learned_opt.networks import DirectUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
     checked_momentum_decays,
+    checked_step_timescales,
     leaf_moment_features,
+    leaf_step_features,
     map_leaves_with_lstm,
     moment_trees,
     num_moment_features,
@@ -24,10 +26,11 @@ from learned_opt.optimizers.base import (
 class DirectLSTMState(NamedTuple):
     """Per-coordinate LSTM states (per layer, (cell, hidden) pytrees shaped like the
     parameters with a trailing hidden axis), the gradient moments (a `MomentState`, or None
-    without `momentum_decays`) and the skip count."""
+    without `momentum_decays`), the number of steps taken and the skip count."""
 
     lstm: Any
     moments: Any
+    step: jnp.ndarray
     skipped: jnp.ndarray
 
 
@@ -49,6 +52,8 @@ class DirectLSTM:
     the gradient's running RMS (decay `second_moment_decay`; see
     `features.normalized_moment_features`): Adam's direction and its relatives at several
     timescales, which a linear read-out can already turn into an Adam step.
+    `step_timescales` (empty by default) adds the training-step features tanh(t / s) for
+    each timescale s (`features.step_features`): a learned schedule.
     """
 
     hidden_sizes: tuple[int, ...] = (20, 20)
@@ -56,6 +61,7 @@ class DirectLSTM:
     output_scale: float = 0.1
     momentum_decays: tuple[float, ...] = ()
     second_moment_decay: float = 0.999
+    step_timescales: tuple[float, ...] = ()
 
     name: ClassVar[str] = "direct"
     needs_params: ClassVar[bool] = False
@@ -70,11 +76,12 @@ class DirectLSTM:
         object.__setattr__(
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
+        object.__setattr__(self, "step_timescales", checked_step_timescales(self.step_timescales))
 
     @property
     def num_features(self) -> int:
-        """Inputs per coordinate: log-and-sign of g, then the normalised moments."""
-        return 2 + num_moment_features(self.momentum_decays)
+        """Inputs per coordinate: log-and-sign of g, the normalised moments, then the step features."""
+        return 2 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
 
     def network(self) -> DirectUpdateNetwork:
         return DirectUpdateNetwork(self.hidden_sizes, self.output_scale)
@@ -87,6 +94,7 @@ class DirectLSTM:
         return DirectLSTMState(
             lstm=zero_lstm_state(params, self.hidden_sizes),
             moments=zero_moment_state(params, len(self.momentum_decays)),
+            step=jnp.zeros((), jnp.int32),
             skipped=jnp.zeros((), jnp.int32),
         )
 
@@ -100,12 +108,13 @@ class DirectLSTM:
             moment_features, moment_leaves = leaf_moment_features(
                 grad, moment_leaves, count, self.momentum_decays, self.second_moment_decay
             )
-            if moment_features is not None:
-                features = jnp.concatenate([features, moment_features], axis=-1)
+            extras = (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape))
+            features = jnp.concatenate([features, *(extra for extra in extras if extra is not None)], axis=-1)
             carries, update = network.apply(meta_params, carries, features)
             return carries, update.astype(grad.dtype), *moment_leaves
 
         (updates, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 1 + len(moments), state.lstm, grads, *moments
         )
-        return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments))
+        return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments),
+                                       step=state.step + 1)

@@ -13,7 +13,9 @@ from learned_opt.features import log_and_sign
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
     checked_momentum_decays,
+    checked_step_timescales,
     leaf_moment_features,
+    leaf_step_features,
     map_leaves_with_lstm,
     moment_trees,
     num_moment_features,
@@ -28,12 +30,14 @@ DESCENT_DIRECTIONS = ("gradient", "normalized_momentum")
 class GatedLSTMState(NamedTuple):
     """Per-coordinate state. `forget` and `input` are the last step's gates f_t and i_t,
     float32 pytrees shaped like the parameters, kept for inspection and fed back as
-    f_{t-1}, i_{t-1}. `moments` is a `MomentState`, or None without `momentum_decays`."""
+    f_{t-1}, i_{t-1}. `moments` is a `MomentState`, or None without `momentum_decays`;
+    `step` counts the steps taken."""
 
     lstm: Any
     forget: Any
     input: Any
     moments: Any
+    step: jnp.ndarray
     skipped: jnp.ndarray
 
 
@@ -77,6 +81,10 @@ class GatedLSTM:
 
     which with a constant i_t and f_t = 1 is Adam (Kingma & Ba 2015) with learning rate i_t,
     so the input gate becomes a learned, per-coordinate Adam learning rate.
+
+    `step_timescales` (empty by default) adds to x_t the training-step features tanh(t / s)
+    for each timescale s (`features.step_features`), with which the gates can follow a
+    learned schedule, such as a warm-up of the input gate.
     """
 
     hidden_size: int = 20
@@ -88,6 +96,7 @@ class GatedLSTM:
     momentum_decays: tuple[float, ...] = ()
     second_moment_decay: float = 0.999
     descent_direction: str = "gradient"
+    step_timescales: tuple[float, ...] = ()
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
@@ -103,6 +112,7 @@ class GatedLSTM:
         object.__setattr__(
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
+        object.__setattr__(self, "step_timescales", checked_step_timescales(self.step_timescales))
         if self.descent_direction not in DESCENT_DIRECTIONS:
             raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
         if self.descent_direction == "normalized_momentum" and not self.momentum_decays:
@@ -110,8 +120,9 @@ class GatedLSTM:
 
     @property
     def num_features(self) -> int:
-        """LSTM inputs per coordinate: log-and-sign of g and of the loss, then the normalised moments."""
-        return 4 + num_moment_features(self.momentum_decays)
+        """LSTM inputs per coordinate: log-and-sign of g and of the loss, the normalised
+        moments, then the step features."""
+        return 4 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
 
     @property
     def initial_learning_rate(self) -> float:
@@ -137,6 +148,7 @@ class GatedLSTM:
             forget=full(_sigmoid(self.forget_bias_init)),
             input=full(self.initial_learning_rate),
             moments=zero_moment_state(params, len(self.momentum_decays)),
+            step=jnp.zeros((), jnp.int32),
             skipped=jnp.zeros((), jnp.int32),
         )
 
@@ -152,8 +164,9 @@ class GatedLSTM:
                 grad32, moment_leaves, count, self.momentum_decays, self.second_moment_decay
             )
             features = [log_and_sign(grad32, self.preprocess_p), jnp.broadcast_to(loss_features, grad.shape + (2,))]
-            if moment_features is not None:
-                features.append(moment_features)
+            for extra in (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape)):
+                if extra is not None:
+                    features.append(extra)
             carries, forget, input_gate = network.apply(
                 meta_params, carries, jnp.concatenate(features, axis=-1), theta32, previous_forget,
                 previous_input / self.max_learning_rate,
@@ -167,7 +180,7 @@ class GatedLSTM:
             leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
         )
         return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
-                                       moments=updated_moment_state(state.moments, new_moments))
+                                       moments=updated_moment_state(state.moments, new_moments), step=state.step + 1)
 
 
 def find_gated_state(opt_state) -> GatedLSTMState:
