@@ -98,10 +98,10 @@ def test_init_from_fine_tunes_a_checkpoint(tmp_path):
     with pytest.raises(SystemExit, match="architecture"):
         main(["meta-train", "--rule", "gated", "--out", str(tmp_path / "third"), "--init-from",
               str(tmp_path / "first"), *small])
-    with pytest.raises(SystemExit, match="--rule-option"):  # the shipped l2l reads momenta
+    with pytest.raises(SystemExit, match="--rule-option"):  # the shipped l2l reads momenta and step features
         main(["meta-train", "--out", str(tmp_path / "fourth"), "--init-from", "l2l", *small])
     assert main(["meta-train", "--out", str(tmp_path / "fifth"), "--init-from", "l2l", "--rule-option",
-                 "momentum_decays=[0.5,0.9,0.99]", *small]) == 0
+                 "momentum_decays=[0.5,0.9,0.99]", "--rule-option", "step_timescales=[10,30,100,300]", *small]) == 0
     # Step features may be added: the extended rule starts where the checkpoint was.
     assert main(["meta-train", "--out", str(tmp_path / "sixth"), "--init-from", str(tmp_path / "first"),
                  "--rule-option", "step_timescales=[5,50]", *small]) == 0
