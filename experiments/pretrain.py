@@ -39,13 +39,19 @@ starting point's (-1.0053), far inside the validation noise:
         --runs runs/pretrain_broad --families broad --horizon 400 --estimator pes --num-tasks 64 \\
         --meta-lr 3e-4 --meta-steps 600 --validate-every 75 --validation-problems 48 --validate-on curve
 
-A `gated` fine-tune with the training-step features was stopped at 300 of 450 meta-steps
-and is not shipped: its validation score only fell (-1.0053 at the start, then -0.998,
--0.985, -0.988 and -0.977):
+Two `gated` fine-tunes with the training-step features are not shipped: on the broad
+family set with meta learning rate 1e-3 (stopped at 300 of 450 meta-steps), the validation
+score only fell (-1.0053 at the start, then -0.998, -0.985, -0.988 and -0.977); on the base
+set with 3e-4, no validation beat the starting point either (-0.9464, then -0.925, -0.933,
+-0.940 and -0.938):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 \\
         --init-from runs/pretrain_long2/gated/optimizer.msgpack --runs runs/pretrain_steps --families broad \\
         --horizon 400 --estimator pes --num-tasks 64 --meta-lr 1e-3 --meta-steps 450 --validate-every 75 \\
+        --validation-problems 48 --validate-on curve
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 \\
+        --init-from runs/pretrain_long2/gated/optimizer.msgpack --runs runs/pretrain_steps2 --horizon 400 \\
+        --estimator pes --num-tasks 64 --meta-lr 3e-4 --meta-steps 300 --validate-every 75 \\
         --validation-problems 48 --validate-on curve
 
 Each run resumes from RUNS/NAME/ if stopped, and copies its result into the package when
