@@ -67,6 +67,6 @@ def format_rows(rows: list[dict]) -> str:
     lines = ["| optimizer | learning rate | final train loss | test accuracy | wall time |", "|---|---|---|---|---|"]
     for row in rows:
         rate = "learned" if row["learning_rate"] is None else f"{row['learning_rate']:.3g} (tuned)"
-        lines.append(f"| {row['optimizer']} | {rate} | {row['final_train_loss']:.4f} | {row['test_accuracy']:.3f} "
+        lines.append(f"| {row['optimizer']} | {rate} | {row['final_train_loss']:.3g} | {row['test_accuracy']:.3f} "
                      f"| {row['seconds'] * 1000:.0f} ms |")
     return "\n".join(lines)
