@@ -89,11 +89,11 @@ def tree_all_finite(tree: PyTree) -> jax.Array:
 class MomentState(NamedTuple):
     """Adam-style moving averages for every coordinate, kept like optax's Adam keeps its
     moments: ``first`` is shaped like the parameters with a trailing axis (one momentum per
-    decay), ``second`` like the parameters, ``count`` is the number of steps taken."""
+    decay), ``second`` like the parameters. The number of steps taken, for the bias
+    correction, is the rule state's ``step``."""
 
     first: PyTree
     second: PyTree
-    count: jnp.ndarray
 
 
 def checked_momentum_decays(momentum_decays, second_moment_decay: float) -> tuple[float, ...]:
@@ -118,27 +118,27 @@ def zero_moment_state(params: PyTree, num_decays: int) -> MomentState | None:
     return MomentState(
         first=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p) + (num_decays,), jnp.float32), params),
         second=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), jnp.float32), params),
-        count=jnp.zeros((), jnp.int32),
     )
 
 
-def moment_trees(moments: MomentState | None) -> tuple[tuple, jnp.ndarray | None]:
-    """The per-coordinate trees of `moments` (to hand to `map_leaves_with_lstm`) and its count."""
-    return ((), None) if moments is None else ((moments.first, moments.second), moments.count)
+def moment_trees(moments: MomentState | None) -> tuple:
+    """The per-coordinate trees of `moments`, to hand to `map_leaves_with_lstm`."""
+    return () if moments is None else (moments.first, moments.second)
 
 
 def updated_moment_state(moments: MomentState | None, new_trees: tuple) -> MomentState | None:
     """`moments` one step on, from the (first, second) trees the leaves returned."""
-    return None if moments is None else MomentState(*new_trees, moments.count + 1)
+    return None if moments is None else MomentState(*new_trees)
 
 
-def leaf_moment_features(grad, moment_leaves: tuple, count, momentum_decays, second_moment_decay):
+def leaf_moment_features(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay):
     """For one parameter leaf: advances its moments (`moment_leaves` = (first, second) or ())
-    and returns (`features.normalized_moment_features` or None, the new moment leaves)."""
+    by the step being taken (`step` steps were taken before it) and returns
+    (`features.normalized_moment_features` or None, the new moment leaves)."""
     if not moment_leaves:
         return None, ()
     first, second = accumulate_moments(*moment_leaves, grad, momentum_decays, second_moment_decay)
-    features = normalized_moment_features(first, second, count + 1, grad, momentum_decays, second_moment_decay)
+    features = normalized_moment_features(first, second, step + 1, grad, momentum_decays, second_moment_decay)
     return features, (first, second)
 
 

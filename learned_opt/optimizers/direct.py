@@ -101,12 +101,12 @@ class DirectLSTM:
     def step(self, meta_params, state: DirectLSTMState, grads, params=None, value=None):
         del params, value
         network = self.network()
-        moments, count = moment_trees(state.moments)
+        moments = moment_trees(state.moments)
 
         def leaf_update(grad, carries, *moment_leaves):
             features = log_and_sign(grad, self.preprocess_p)
             moment_features, moment_leaves = leaf_moment_features(
-                grad, moment_leaves, count, self.momentum_decays, self.second_moment_decay
+                grad, moment_leaves, state.step, self.momentum_decays, self.second_moment_decay
             )
             extras = (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape))
             features = jnp.concatenate([features, *(extra for extra in extras if extra is not None)], axis=-1)

@@ -155,13 +155,13 @@ class GatedLSTM:
     def step(self, meta_params, state: GatedLSTMState, grads, params, value):
         network = self.network()
         loss_features = log_and_sign(value, self.preprocess_p)
-        moments, count = moment_trees(state.moments)
+        moments = moment_trees(state.moments)
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
             grad32 = grad.astype(jnp.float32)
             theta32 = theta.astype(jnp.float32)
             moment_features, moment_leaves = leaf_moment_features(
-                grad32, moment_leaves, count, self.momentum_decays, self.second_moment_decay
+                grad32, moment_leaves, state.step, self.momentum_decays, self.second_moment_decay
             )
             features = [log_and_sign(grad32, self.preprocess_p), jnp.broadcast_to(loss_features, grad.shape + (2,))]
             for extra in (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape)):
