@@ -29,6 +29,7 @@ STALLED_LOSS = 2.25
 
 
 def warmed_up(tx, warmup_steps: int):
+    """`tx` with its updates scaled by min(1, t / warmup_steps) at step t (0-based); `tx` itself for 0."""
     if warmup_steps == 0:
         return tx
     return optax.chain(tx, optax.scale_by_schedule(optax.linear_schedule(0.0, 1.0, warmup_steps)))
@@ -45,10 +46,11 @@ def main() -> None:
         "| task | warm-up steps | loss at 100 | loss at 300 | stalled |",
         "|---|---|---|---|---|",
     ]
+    shipped = lo.pretrained("gated")
     for dataset, hidden, activation in HELD_OUT:
         family = MLPFamily(hidden_sizes=hidden, activation=activation, dataset=dataset)
         for warmup_steps in WARMUP_STEPS:
-            curves = problem_curves(family, warmed_up(lo.pretrained("gated"), warmup_steps), 0, "test", 10, NUM_STEPS)
+            curves = problem_curves(family, warmed_up(shipped, warmup_steps), 0, "test", 10, NUM_STEPS)
             row = (f"| {dataset} {'-'.join(map(str, hidden))} {activation} | {warmup_steps} | "
                    f"{curves[:, 100].mean():.4g} | {curves[:, NUM_STEPS].mean():.4g} | "
                    f"{int((curves[:, NUM_STEPS] > STALLED_LOSS).sum())} |")
