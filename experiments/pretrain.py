@@ -137,6 +137,8 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     rule, meta_lr = RULES[name]
     if args.step_timescales:
         rule = dataclasses.replace(rule, step_timescales=args.step_timescales)
+    if args.loss_change_decays:
+        rule = dataclasses.replace(rule, loss_change_decays=args.loss_change_decays)
     # The log loss keeps late, small losses in the objective. The default horizon is neither
     # of the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
@@ -189,6 +191,9 @@ def main() -> None:
     parser.add_argument("--step-timescales", type=float, nargs="+", metavar="S",
                         help="add the training-step features tanh(t / S) to the rules' inputs (a learned "
                              "schedule); with --init-from a checkpoint without them, their weights start at zero")
+    parser.add_argument("--loss-change-decays", type=float, nargs="+", metavar="BETA",
+                        help="gated rule only: add the loss-change features tanh(log f_t - avg_BETA(log f)) to its "
+                             "inputs; with --init-from a checkpoint without them, their weights start at zero")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")

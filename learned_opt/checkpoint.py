@@ -149,16 +149,23 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
 
 def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
     """The meta-parameters of checkpoint `loaded` as a starting point for `rule`: the same
-    architecture, or one that adds training-step features (`step_timescales`) to a stored
-    rule that reads none. Their new input weights start at zero, so `rule` first computes
-    exactly the stored rule's updates. Raises `CheckpointError` for any other architecture."""
+    architecture, or one that adds inputs the stored rule does not read, among the rule's
+    `appended_inputs` (training-step features `step_timescales`, and for the gated rule
+    `loss_change_decays`) after those it does. Their new input weights start at zero, so
+    `rule` first computes exactly the stored rule's updates. Raises `CheckpointError` for
+    any other architecture."""
     if loaded.rule == rule:
         return loaded.meta_params
-    if (type(loaded.rule) is type(rule) and not loaded.rule.step_timescales
-            and dataclasses.replace(rule, step_timescales=()) == loaded.rule):
-        return with_new_inputs(loaded.meta_params, len(rule.step_timescales))
+    appended = rule.appended_inputs
+    if type(loaded.rule) is type(rule):
+        for first_added in range(len(appended)):
+            added = appended[first_added:]
+            if (not any(getattr(loaded.rule, name) for name in added)
+                    and dataclasses.replace(rule, **{name: () for name in added}) == loaded.rule):
+                return with_new_inputs(loaded.meta_params, sum(len(getattr(rule, name)) for name in added))
     raise CheckpointError(f"the checkpoint was written for architecture {_describe(loaded.rule)}, not the "
-                          f"requested {_describe(rule)} (only step_timescales may be added to it)")
+                          f"requested {_describe(rule)} (only {', '.join(appended)} may be added to it, "
+                          "in that order)")
 
 
 # name -> (file under learned_opt/pretrained/, one-line description)

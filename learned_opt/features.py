@@ -85,3 +85,36 @@ def step_features(step: jnp.ndarray, timescales) -> jnp.ndarray:
     Shape ``(len(timescales),)``, float32, in [0, 1)."""
     t = jnp.asarray(step, FEATURE_DTYPE)
     return jnp.tanh(t / jnp.asarray(timescales, FEATURE_DTYPE))
+
+
+def _log_magnitude(value: jnp.ndarray) -> jnp.ndarray:
+    finfo = jnp.finfo(FEATURE_DTYPE)
+    return jnp.log(jnp.clip(jnp.abs(jnp.asarray(value, FEATURE_DTYPE)), finfo.tiny, finfo.max))
+
+
+def accumulate_log_loss(averages: jnp.ndarray, value: jnp.ndarray, decays) -> jnp.ndarray:
+    """One step of the moving averages of the log loss, one per decay:
+
+        a_k <- beta_k a_k + (1 - beta_k) log|f_t|     for every beta_k in `decays`
+    """
+    betas = jnp.asarray(decays, FEATURE_DTYPE)
+    return betas * averages + (1.0 - betas) * _log_magnitude(value)
+
+
+def loss_change_features(averages: jnp.ndarray, count: jnp.ndarray, value: jnp.ndarray, decays) -> jnp.ndarray:
+    """How the loss f_t moved against its recent past, after t = `count` steps of
+    `accumulate_log_loss`, for every decay beta_k:
+
+        tanh(log|f_t| - a_k / (1 - beta_k^t))     (0 at t = 0)
+
+    With beta_k = 0 this is tanh(log(f_t / f_{t-1})): positive when the last step raised the
+    loss. A rule that reads it can shrink its steps as soon as they overshoot, which log|f_t|
+    itself (as in `log_and_sign`, scaled by 1/p) shows only as a change in the third decimal:
+    Adam at learning rate 0.04 raises an MLP's loss on mnist1d from 2.35 to 2.73 in its first
+    step and then stalls at chance, where on digits the first step lowers it. Shape
+    ``(len(decays),)``, float32, in (-1, 1); meant for positive losses (the log of |f| is
+    taken, clipped to float32's range)."""
+    betas = jnp.asarray(decays, FEATURE_DTYPE)
+    t = jnp.maximum(count, 1).astype(FEATURE_DTYPE)
+    change = jnp.tanh(_log_magnitude(value) - averages / (1.0 - betas**t))
+    return jnp.where(count > 0, change, 0.0)

@@ -333,8 +333,29 @@ def test_meta_params_for_refuses_other_changes_of_architecture(stored):
     loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
     tree_equal(checkpoint.meta_params_for(stored, loaded), loaded.meta_params)
     other = dataclasses.replace(stored, momentum_decays=(0.5,), step_timescales=(3.0,))
-    with pytest.raises(CheckpointError, match="only step_timescales may be added"):
+    with pytest.raises(CheckpointError, match="only step_timescales.* may be added"):
         checkpoint.meta_params_for(other, loaded)
     with_steps = checkpoint.Checkpoint(dataclasses.replace(stored, step_timescales=(3.0,)), None, {})
     with pytest.raises(CheckpointError, match="architecture"):  # step features are never taken away
         checkpoint.meta_params_for(stored, with_steps)
+
+
+def test_loss_change_features_extend_a_gated_checkpoint_after_its_step_features():
+    stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
+                          step_timescales=(3.0,))
+    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
+    extended = dataclasses.replace(stored, loss_change_decays=(0.0, 0.9))
+    meta_params = checkpoint.meta_params_for(extended, loaded)
+    assert extended.num_features == stored.num_features + 2
+    for before, after in zip(some_updates(stored, loaded.meta_params), some_updates(extended, meta_params)):
+        tree_equal(before, after)
+    # both at once, onto a rule that reads neither
+    plain_rule = dataclasses.replace(stored, step_timescales=())
+    plain = checkpoint.Checkpoint(plain_rule, meta_params_of(plain_rule), {})
+    both = checkpoint.meta_params_for(extended, plain)
+    for before, after in zip(some_updates(plain.rule, plain.meta_params), some_updates(extended, both)):
+        tree_equal(before, after)
+    # step features come before loss changes: a checkpoint with loss changes cannot gain step features
+    with_losses = checkpoint.Checkpoint(dataclasses.replace(extended, step_timescales=()), None, {})
+    with pytest.raises(CheckpointError, match="in that order"):
+        checkpoint.meta_params_for(extended, with_losses)

@@ -10,7 +10,14 @@ import numpy as np
 import optax
 import pytest
 
-from learned_opt.features import accumulate_moments, log_and_sign, normalized_moment_features, step_features
+from learned_opt.features import (
+    accumulate_log_loss,
+    accumulate_moments,
+    log_and_sign,
+    loss_change_features,
+    normalized_moment_features,
+    step_features,
+)
 
 P = 10.0
 F32_MAX = float(np.finfo(np.float32).max)
@@ -167,3 +174,25 @@ def test_step_features_rise_from_zero_to_one_around_each_timescale():
     assert features.dtype == np.float32
     assert features[0, 0] < 0.1 and features[-1, 1] > 0.99
     assert np.all(np.diff(features, axis=0) >= 0)
+
+
+def test_loss_change_features_compare_the_loss_with_its_bias_corrected_average():
+    decays = (0.0, 0.9)
+    averages = jnp.zeros((2,), jnp.float32)
+    np.testing.assert_array_equal(np.asarray(loss_change_features(averages, 0, 2.0, decays)), [0.0, 0.0])
+    losses = [2.0, 3.0, 1.5]
+    for count, loss in enumerate(losses):
+        averages = accumulate_log_loss(averages, loss, decays)
+    features = np.asarray(loss_change_features(averages, len(losses), 1.2, decays))
+    assert features.dtype == np.float32
+    weights = 0.9 ** np.arange(len(losses))[::-1]  # the bias-corrected average weighs step k by 0.9^(3-1-k)
+    expected_average = np.sum(weights * np.log(losses)) / np.sum(weights)
+    np.testing.assert_allclose(features, np.tanh([np.log(1.2 / 1.5), np.log(1.2) - expected_average]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss", [0.0, 1e-45, 1e30, -3.0, float(np.finfo(np.float32).max)])
+def test_loss_change_features_finite_for_extreme_losses(loss):
+    averages = accumulate_log_loss(jnp.zeros((2,), jnp.float32), 1.0, (0.0, 0.9))
+    features = np.asarray(loss_change_features(averages, 1, loss, (0.0, 0.9)))
+    assert np.all(np.isfinite(features)) and np.all(np.abs(features) <= 1.0)
+    assert np.all(np.isfinite(np.asarray(accumulate_log_loss(averages, loss, (0.0, 0.9)))))

@@ -359,7 +359,7 @@ def test_deterministic(rule_meta, variant):
     assert not np.array_equal(np.asarray(other_updates["matrix"]), np.asarray(first[0]["matrix"]))
 
 
-@pytest.mark.parametrize("name", ["direct-moments-steps", "gated-adam-direction-steps"])
+@pytest.mark.parametrize("name", ["direct-moments-steps", "gated-adam-direction-steps-loss"])
 def test_step_features_make_the_update_depend_on_the_step_count(name):
     _, _, tx = optimizer(name)
     params = small_params()
@@ -372,6 +372,27 @@ def test_step_features_make_the_update_depend_on_the_step_count(name):
     late, late_state = update(grads, state._replace(step=jnp.int32(300)), params, value=1.0)
     assert int(late_state.step) == 301
     assert not np.allclose(np.asarray(early["matrix"]), np.asarray(late["matrix"]))
+
+
+def test_loss_change_features_make_the_gated_update_depend_on_the_loss_history():
+    _, _, tx = optimizer("gated-adam-direction-steps-loss")
+    params = small_params()
+    grads = grads_like(params)
+    update = cached_jit(tx.update)
+    state = tx.init(params)
+    _, after_one = update(grads, state, params, value=2.0)
+    # the first step's loss enters the averages of log f: with decays 0 and 0.9 both are log 2 once bias-corrected
+    np.testing.assert_allclose(np.asarray(after_one.loss_averages), [np.log(2.0), 0.1 * np.log(2.0)], rtol=1e-6)
+    # Same state, gradients and loss; only the history of the loss differs.
+    steady, _ = update(grads, after_one, params, value=2.0)
+    risen, _ = update(grads, after_one._replace(loss_averages=after_one.loss_averages - 1.0), params, value=2.0)
+    assert not np.allclose(np.asarray(steady["matrix"]), np.asarray(risen["matrix"]))
+
+
+@pytest.mark.parametrize("decays", [(1.0,), (0.5, -0.1)])
+def test_loss_change_decays_must_be_in_the_unit_interval(decays):
+    with pytest.raises(ValueError, match=r"loss change decays must be in \[0, 1\)"):
+        lo.GatedLSTM(loss_change_decays=decays)
 
 
 @pytest.mark.parametrize("rule_type", [lo.DirectLSTM, lo.GatedLSTM])

@@ -24,6 +24,9 @@ class UpdateRule(Protocol):
     name: ClassVar[str]
     needs_params: ClassVar[bool]
     needs_value: ClassVar[bool]
+    # fields of optional inputs that come after all others, in this order, so that a checkpoint
+    # without them extends to a rule with them (`checkpoint.meta_params_for`)
+    appended_inputs: ClassVar[tuple[str, ...]]
 
     def init(self, key: chex.PRNGKey) -> MetaParams:
         """Fresh meta-parameters."""
@@ -156,3 +159,11 @@ def leaf_step_features(step: jnp.ndarray, step_timescales: tuple[float, ...], sh
     if not step_timescales:
         return None
     return jnp.broadcast_to(step_features(step + 1, step_timescales), tuple(shape) + (len(step_timescales),))
+
+
+def checked_loss_change_decays(loss_change_decays) -> tuple[float, ...]:
+    """`loss_change_decays` as a tuple of floats; ValueError unless every one is in [0, 1)."""
+    loss_change_decays = tuple(float(d) for d in loss_change_decays)
+    if any(not 0.0 <= d < 1.0 for d in loss_change_decays):
+        raise ValueError(f"loss change decays must be in [0, 1), got {loss_change_decays}")
+    return loss_change_decays

@@ -66,6 +66,7 @@ class DirectLSTM:
     name: ClassVar[str] = "direct"
     needs_params: ClassVar[bool] = False
     needs_value: ClassVar[bool] = False
+    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales",)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))

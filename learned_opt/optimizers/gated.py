@@ -9,10 +9,11 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from learned_opt.features import log_and_sign
+from learned_opt.features import accumulate_log_loss, log_and_sign, loss_change_features
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
     checked_momentum_decays,
+    checked_loss_change_decays,
     checked_step_timescales,
     leaf_moment_features,
     leaf_step_features,
@@ -31,12 +32,14 @@ class GatedLSTMState(NamedTuple):
     """Per-coordinate state. `forget` and `input` are the last step's gates f_t and i_t,
     float32 pytrees shaped like the parameters, kept for inspection and fed back as
     f_{t-1}, i_{t-1}. `moments` is a `MomentState`, or None without `momentum_decays`;
-    `step` counts the steps taken."""
+    `loss_averages` the moving averages of the log loss, one per `loss_change_decays`
+    (shape (0,) without them); `step` counts the steps taken."""
 
     lstm: Any
     forget: Any
     input: Any
     moments: Any
+    loss_averages: jnp.ndarray
     step: jnp.ndarray
     skipped: jnp.ndarray
 
@@ -85,6 +88,11 @@ class GatedLSTM:
     `step_timescales` (empty by default) adds to x_t the training-step features tanh(t / s)
     for each timescale s (`features.step_features`), with which the gates can follow a
     learned schedule, such as a warm-up of the input gate.
+
+    `loss_change_decays` (empty by default) adds to x_t, for each decay beta, how the loss
+    moved against its moving average, tanh(log f_t - avg_beta(log f)_{t-1})
+    (`features.loss_change_features`; beta = 0 compares with the last step's loss), with
+    which the input gate can shrink as soon as a step overshoots and raises the loss.
     """
 
     hidden_size: int = 20
@@ -97,10 +105,12 @@ class GatedLSTM:
     second_moment_decay: float = 0.999
     descent_direction: str = "gradient"
     step_timescales: tuple[float, ...] = ()
+    loss_change_decays: tuple[float, ...] = ()
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
     needs_value: ClassVar[bool] = True
+    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays")
 
     def __post_init__(self):
         if self.hidden_size < 1:
@@ -113,6 +123,7 @@ class GatedLSTM:
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
         object.__setattr__(self, "step_timescales", checked_step_timescales(self.step_timescales))
+        object.__setattr__(self, "loss_change_decays", checked_loss_change_decays(self.loss_change_decays))
         if self.descent_direction not in DESCENT_DIRECTIONS:
             raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
         if self.descent_direction == "normalized_momentum" and not self.momentum_decays:
@@ -121,8 +132,9 @@ class GatedLSTM:
     @property
     def num_features(self) -> int:
         """LSTM inputs per coordinate: log-and-sign of g and of the loss, the normalised
-        moments, then the step features."""
-        return 4 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
+        moments, the step features, then the loss-change features."""
+        return (4 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
+                + len(self.loss_change_decays))
 
     @property
     def initial_learning_rate(self) -> float:
@@ -148,6 +160,7 @@ class GatedLSTM:
             forget=full(_sigmoid(self.forget_bias_init)),
             input=full(self.initial_learning_rate),
             moments=zero_moment_state(params, len(self.momentum_decays)),
+            loss_averages=jnp.zeros((len(self.loss_change_decays),), jnp.float32),
             step=jnp.zeros((), jnp.int32),
             skipped=jnp.zeros((), jnp.int32),
         )
@@ -155,6 +168,8 @@ class GatedLSTM:
     def step(self, meta_params, state: GatedLSTMState, grads, params, value):
         network = self.network()
         loss_features = log_and_sign(value, self.preprocess_p)
+        loss_changes = (loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays)
+                        if self.loss_change_decays else None)
         moments = moment_trees(state.moments)
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
@@ -164,9 +179,10 @@ class GatedLSTM:
                 grad32, moment_leaves, state.step, self.momentum_decays, self.second_moment_decay
             )
             features = [log_and_sign(grad32, self.preprocess_p), jnp.broadcast_to(loss_features, grad.shape + (2,))]
-            for extra in (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape)):
+            step_features = leaf_step_features(state.step, self.step_timescales, grad.shape)
+            for extra in (moment_features, step_features, loss_changes):
                 if extra is not None:
-                    features.append(extra)
+                    features.append(jnp.broadcast_to(extra, grad.shape + extra.shape[-1:]))
             carries, forget, input_gate = network.apply(
                 meta_params, carries, jnp.concatenate(features, axis=-1), theta32, previous_forget,
                 previous_input / self.max_learning_rate,
@@ -180,7 +196,10 @@ class GatedLSTM:
             leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
         )
         return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
-                                       moments=updated_moment_state(state.moments, new_moments), step=state.step + 1)
+                                       moments=updated_moment_state(state.moments, new_moments),
+                                       loss_averages=accumulate_log_loss(state.loss_averages, value,
+                                                                         self.loss_change_decays),
+                                       step=state.step + 1)
 
 
 def find_gated_state(opt_state) -> GatedLSTMState:
