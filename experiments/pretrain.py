@@ -36,8 +36,19 @@ the others between -1.27 and -1.60):
         --runs runs/pretrain_long2 --horizon 400 --estimator pes --num-tasks 64 --meta-lr 3e-4 \\
         --meta-steps 600 --validate-every 50 --validation-problems 48
 
-A fourth `gated` stage, on the broad family set, was stopped after 300 meta-steps and is not
-shipped: its best curve validation score (-1.0069, at step 75) was within 0.002 of its
+and a fourth `gated` stage, shipped, adds the loss-change features (`--loss-change-decays`,
+zero weights at the start) on the broad family set (curve validation best -1.021 at step
+225 against -0.995 at the start; the others between -0.960 and -0.998; the same starting
+meta-parameters scored -1.005 in the runs below, without the zero-weighted new inputs,
+which change the updates only by rounding, 2e-7 after one step):
+
+    python experiments/pretrain.py --rules gated --loss-change-decays 0 0.9 \\
+        --init-from runs/pretrain_long2/gated/optimizer.msgpack --runs runs/pretrain_losschange --families broad \\
+        --horizon 400 --estimator pes --num-tasks 64 --meta-lr 1e-3 --meta-steps 450 --validate-every 75 \\
+        --validation-problems 48 --validate-on curve
+
+Another `gated` stage, on the broad family set without new inputs, was stopped after 300
+meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was within 0.002 of its
 starting point's (-1.0053), far inside the validation noise:
 
     python experiments/pretrain.py --rules gated --init-from runs/pretrain_long2/gated/optimizer.msgpack \\
