@@ -9,8 +9,10 @@ rather than their loss at step 400, and a fifth that adds the training-step feat
 tanh(t / s) (`--step-timescales`; their weights start at zero, so the run's first validation
 scores its starting point exactly) with a larger meta learning rate (best -1.570 at step
 350 against -1.538 at the start; the other validations scored between -1.08 and -1.54),
-and a sixth, the same again with the smaller meta learning rate (best -1.605 at step 250;
-the others between -1.27 and -1.60):
+a sixth, the same again with the smaller meta learning rate (best -1.605 at step 250;
+the others between -1.27 and -1.60), and a seventh, the same again on the broad family set,
+which adds three wider ReLU networks (best -1.647 at step 250 against -1.358 at the start;
+the others between -1.35 and -1.65):
 
     python experiments/pretrain.py --rules l2l --meta-steps 900
     python experiments/pretrain.py --rules l2l --init-from runs/pretrain/l2l/optimizer.msgpack \\
@@ -27,6 +29,10 @@ the others between -1.27 and -1.60):
     python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
         --init-from runs/pretrain_steps/l2l/optimizer.msgpack --runs runs/pretrain_steps2 --horizon 400 \\
         --meta-lr 3e-4 --meta-steps 300 --validate-every 50 --validation-problems 48 --validate-on curve
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
+        --init-from runs/pretrain_steps2/l2l/optimizer.msgpack --runs runs/pretrain_broad --families broad \\
+        --horizon 400 --meta-lr 3e-4 --meta-steps 300 --validate-every 50 --validation-problems 48 \\
+        --validate-on curve
     python experiments/pretrain.py --rules gated --meta-steps 1400 --estimator pes --num-tasks 32 \\
         --meta-lr 3e-3 --validate-every 50
     python experiments/pretrain.py --rules gated --init-from runs/pretrain/gated/optimizer.msgpack \\
