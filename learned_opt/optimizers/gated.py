@@ -12,8 +12,8 @@ import jax.numpy as jnp
 from learned_opt.features import accumulate_log_loss, log_and_sign, loss_change_features
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
-    checked_momentum_decays,
     checked_loss_change_decays,
+    checked_momentum_decays,
     checked_step_timescales,
     leaf_moment_features,
     leaf_step_features,
