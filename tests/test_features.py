@@ -181,7 +181,7 @@ def test_loss_change_features_compare_the_loss_with_its_bias_corrected_average()
     averages = jnp.zeros((2,), jnp.float32)
     np.testing.assert_array_equal(np.asarray(loss_change_features(averages, 0, 2.0, decays)), [0.0, 0.0])
     losses = [2.0, 3.0, 1.5]
-    for count, loss in enumerate(losses):
+    for loss in losses:
         averages = accumulate_log_loss(averages, loss, decays)
     features = np.asarray(loss_change_features(averages, len(losses), 1.2, decays))
     assert features.dtype == np.float32
