@@ -12,7 +12,8 @@ scores its starting point exactly) with a larger meta learning rate (best -1.570
 a sixth, the same again with the smaller meta learning rate (best -1.605 at step 250;
 the others between -1.27 and -1.60), and a seventh, the same again on the broad family set,
 which adds three wider ReLU networks (best -1.647 at step 250 against -1.358 at the start;
-the others between -1.35 and -1.65):
+the others between -1.35 and -1.65), and an eighth, the same again with meta learning rate
+1e-4 (best -1.743 at step 100; the others -1.521 and -1.636):
 
     python experiments/pretrain.py --rules l2l --meta-steps 900
     python experiments/pretrain.py --rules l2l --init-from runs/pretrain/l2l/optimizer.msgpack \\
@@ -32,6 +33,10 @@ the others between -1.35 and -1.65):
     python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
         --init-from runs/pretrain_steps2/l2l/optimizer.msgpack --runs runs/pretrain_broad --families broad \\
         --horizon 400 --meta-lr 3e-4 --meta-steps 300 --validate-every 50 --validation-problems 48 \\
+        --validate-on curve
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
+        --init-from runs/pretrain_broad/l2l/optimizer.msgpack --runs runs/pretrain_broad2 --families broad \\
+        --horizon 400 --meta-lr 1e-4 --meta-steps 150 --validate-every 50 --validation-problems 48 \\
         --validate-on curve
     python experiments/pretrain.py --rules gated --meta-steps 1400 --estimator pes --num-tasks 32 \\
         --meta-lr 3e-3 --validate-every 50
