@@ -391,7 +391,7 @@ def test_loss_change_features_make_the_gated_update_depend_on_the_loss_history()
 
 @pytest.mark.parametrize("decays", [(1.0,), (0.5, -0.1)])
 def test_loss_change_decays_must_be_in_the_unit_interval(decays):
-    with pytest.raises(ValueError, match=r"loss change decays must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"loss change decays must lie in \[0, 1\)"):
         lo.GatedLSTM(loss_change_decays=decays)
 
 

@@ -99,13 +99,19 @@ class MomentState(NamedTuple):
     second: PyTree
 
 
-def checked_momentum_decays(momentum_decays, second_moment_decay: float) -> tuple[float, ...]:
-    """`momentum_decays` as a tuple of floats; ValueError unless every decay lies in [0, 1)."""
-    momentum_decays = tuple(float(d) for d in momentum_decays)
-    for decay in (*momentum_decays, second_moment_decay):
+def checked_decays(decays, what: str) -> tuple[float, ...]:
+    """`decays` as a tuple of floats; ValueError naming `what` unless every one lies in [0, 1)."""
+    decays = tuple(float(d) for d in decays)
+    for decay in decays:
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"momentum decays must lie in [0, 1), got {decay}")
-    return momentum_decays
+            raise ValueError(f"{what} must lie in [0, 1), got {decay}")
+    return decays
+
+
+def checked_momentum_decays(momentum_decays, second_moment_decay: float) -> tuple[float, ...]:
+    """`momentum_decays` as a tuple of floats; ValueError unless every decay, and
+    `second_moment_decay`, lies in [0, 1)."""
+    return checked_decays((*momentum_decays, second_moment_decay), "momentum decays")[:-1]
 
 
 def num_moment_features(momentum_decays: tuple[float, ...]) -> int:
@@ -159,11 +165,3 @@ def leaf_step_features(step: jnp.ndarray, step_timescales: tuple[float, ...], sh
     if not step_timescales:
         return None
     return jnp.broadcast_to(step_features(step + 1, step_timescales), tuple(shape) + (len(step_timescales),))
-
-
-def checked_loss_change_decays(loss_change_decays) -> tuple[float, ...]:
-    """`loss_change_decays` as a tuple of floats; ValueError unless every one is in [0, 1)."""
-    loss_change_decays = tuple(float(d) for d in loss_change_decays)
-    if any(not 0.0 <= d < 1.0 for d in loss_change_decays):
-        raise ValueError(f"loss change decays must be in [0, 1), got {loss_change_decays}")
-    return loss_change_decays

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from learned_opt.features import accumulate_log_loss, log_and_sign, loss_change_features
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
-    checked_loss_change_decays,
+    checked_decays,
     checked_momentum_decays,
     checked_step_timescales,
     leaf_moment_features,
@@ -123,7 +123,7 @@ class GatedLSTM:
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
         object.__setattr__(self, "step_timescales", checked_step_timescales(self.step_timescales))
-        object.__setattr__(self, "loss_change_decays", checked_loss_change_decays(self.loss_change_decays))
+        object.__setattr__(self, "loss_change_decays", checked_decays(self.loss_change_decays, "loss change decays"))
         if self.descent_direction not in DESCENT_DIRECTIONS:
             raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
         if self.descent_direction == "normalized_momentum" and not self.momentum_decays:
