@@ -312,14 +312,21 @@ STEP_FEATURE_RULES = [
 ]
 
 
-@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
-def test_step_features_extend_a_checkpoint_without_changing_its_updates(stored):
+def extended_keeping_updates(stored, extended, num_new_inputs: int):
+    """`meta_params_for(extended, ...)` of a checkpoint of `stored`, after checking that it
+    adds `num_new_inputs` inputs and leaves the stored rule's updates exactly as they were."""
     loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
-    extended = dataclasses.replace(stored, step_timescales=(3.0, 30.0))
     meta_params = checkpoint.meta_params_for(extended, loaded)
-    assert extended.num_features == stored.num_features + 2
+    assert extended.num_features == stored.num_features + num_new_inputs
     for before, after in zip(some_updates(stored, loaded.meta_params), some_updates(extended, meta_params)):
         tree_equal(before, after)
+    return loaded, meta_params
+
+
+@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
+def test_step_features_extend_a_checkpoint_without_changing_its_updates(stored):
+    extended = dataclasses.replace(stored, step_timescales=(3.0, 30.0))
+    loaded, meta_params = extended_keeping_updates(stored, extended, 2)
     # The new weights are live: once meta-training moves them, the updates change.
     first_layer = meta_params["params"]["lstm"]["lstm_0"]
     assert all(np.all(np.asarray(w["kernel"][-2:]) == 0) for name, w in first_layer.items() if name.startswith("i"))
@@ -343,18 +350,10 @@ def test_meta_params_for_refuses_other_changes_of_architecture(stored):
 def test_loss_change_features_extend_a_gated_checkpoint_after_its_step_features():
     stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
                           step_timescales=(3.0,))
-    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
     extended = dataclasses.replace(stored, loss_change_decays=(0.0, 0.9))
-    meta_params = checkpoint.meta_params_for(extended, loaded)
-    assert extended.num_features == stored.num_features + 2
-    for before, after in zip(some_updates(stored, loaded.meta_params), some_updates(extended, meta_params)):
-        tree_equal(before, after)
+    extended_keeping_updates(stored, extended, 2)
     # both at once, onto a rule that reads neither
-    plain_rule = dataclasses.replace(stored, step_timescales=())
-    plain = checkpoint.Checkpoint(plain_rule, meta_params_of(plain_rule), {})
-    both = checkpoint.meta_params_for(extended, plain)
-    for before, after in zip(some_updates(plain.rule, plain.meta_params), some_updates(extended, both)):
-        tree_equal(before, after)
+    extended_keeping_updates(dataclasses.replace(stored, step_timescales=()), extended, 3)
     # step features come before loss changes: a checkpoint with loss changes cannot gain step features
     with_losses = checkpoint.Checkpoint(dataclasses.replace(extended, step_timescales=()), None, {})
     with pytest.raises(CheckpointError, match="in that order"):
