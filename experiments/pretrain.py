@@ -59,8 +59,8 @@ which change the updates only by rounding, 2e-7 after one step):
         --validation-problems 48 --validate-on curve
 
 Another `gated` stage, on the broad family set without new inputs, was stopped after 300
-meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was within 0.002 of its
-starting point's (-1.0053), far inside the validation noise:
+meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was
+within 0.002 of its starting point's (-1.0053), far inside the validation noise:
 
     python experiments/pretrain.py --rules gated --init-from runs/pretrain_long2/gated/optimizer.msgpack \\
         --runs runs/pretrain_broad --families broad --horizon 400 --estimator pes --num-tasks 64 \\
