@@ -57,6 +57,14 @@ def accumulate_moments(first: jnp.ndarray, second: jnp.ndarray, grad: jnp.ndarra
     return first, second
 
 
+def _sqrt_zero_safe(x: jnp.ndarray) -> jnp.ndarray:
+    """sqrt(x) for x >= 0 whose derivative at 0 is 0 instead of inf: a coordinate whose
+    gradient has always been exactly 0 (a dead ReLU unit) would otherwise turn
+    second-order meta-gradients into NaN (inf * 0)."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
 def normalized_moment_features(first: jnp.ndarray, second: jnp.ndarray, count: jnp.ndarray, grad: jnp.ndarray,
                                decays, second_decay: float, epsilon: float = 1e-8) -> jnp.ndarray:
     """Momenta and gradient divided by the gradient's running RMS, bias-corrected after
@@ -72,7 +80,7 @@ def normalized_moment_features(first: jnp.ndarray, second: jnp.ndarray, count: j
     t = jnp.maximum(count, 1).astype(FEATURE_DTYPE)
     betas = jnp.asarray(decays, FEATURE_DTYPE)
     momenta = first / (1.0 - betas**t)
-    rms = jnp.sqrt(second / (1.0 - jnp.asarray(second_decay, FEATURE_DTYPE) ** t)) + epsilon
+    rms = _sqrt_zero_safe(second / (1.0 - jnp.asarray(second_decay, FEATURE_DTYPE) ** t)) + epsilon
     return jnp.concatenate([momenta, _square_safe(grad)[..., None]], axis=-1) / rms[..., None]
 
 

@@ -166,6 +166,24 @@ def test_moment_features_finite_for_extreme_gradients(magnitude):
         assert np.all(np.abs(np.asarray(features)) <= 1.0 / math.sqrt(1.0 - 0.999) + 1e-3)
 
 
+def test_moment_features_differentiable_where_the_gradient_was_always_zero():
+    """Second-order meta-gradients differentiate the features with respect to the gradient;
+    at a coordinate whose gradient has been exactly 0 (a dead ReLU unit) the RMS is 0, where
+    sqrt has an infinite derivative. The derivative must stay finite there and be the
+    finite-difference one elsewhere."""
+
+    def features_sum(grads):
+        return sum(jnp.sum(f) for f in run_moments(list(grads)))
+
+    grads = jnp.array([[0.0, 1.0], [0.0, -2.0], [0.0, 0.5]])
+    derivative = np.asarray(jax.grad(features_sum)(grads))
+    assert np.all(np.isfinite(derivative))
+    step = 1e-3
+    shifted = grads.at[2, 1].add(step)
+    numeric = (float(features_sum(shifted)) - float(features_sum(grads.at[2, 1].add(-step)))) / (2 * step)
+    np.testing.assert_allclose(derivative[2, 1], numeric, rtol=1e-2)
+
+
 def test_step_features_rise_from_zero_to_one_around_each_timescale():
     timescales = (10.0, 100.0)
     features = np.stack([np.asarray(step_features(t, timescales)) for t in (1, 10, 100, 1000)])
