@@ -95,6 +95,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
             es_std=args.es_std,
             meta_learning_rate=args.meta_lr,
             max_grad_norm=args.max_grad_norm,
+            normalize_meta_gradient=args.normalize_meta_gradient,
             second_order=args.second_order,
             remat=args.remat,
             validate_every=args.validate_every,
@@ -256,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score validation problems on their final loss, or on their whole loss curve (mean over steps)")
     train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
     train.add_argument("--max-grad-norm", type=_positive_float, default=10.0, help="meta-gradient clipping norm")
+    train.add_argument("--normalize-meta-gradient", action="store_true",
+                       help="divide each meta-gradient by its global norm instead of clipping it, so that every "
+                            "meta-step, whichever task family it is on, has the same length")
     train.add_argument("--second-order", action="store_true",
                        help="backpropagate through the optimizee's gradient (default: first order, as in the paper)")
     train.add_argument("--remat", action="store_true",

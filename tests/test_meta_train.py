@@ -1,13 +1,15 @@
 """Meta-training lowers held-out loss; it is deterministic; its options change what they should."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import learned_opt as lo
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig, meta_train
-from learned_opt.meta.train import initial_state, make_validation_loss, objective
+from learned_opt.meta.train import initial_state, make_validation_loss, objective, outer_optimizer
 from learned_opt.tasks import MLPFamily, QuadraticFamily
 
 SMALL = MetaTrainConfig(num_meta_steps=120, num_tasks=32, validate_every=40, num_validation_problems=32)
@@ -80,6 +82,22 @@ def test_second_order_meta_gradient_of_the_gated_rule_is_finite_on_digits():
     train_records = [r for r in result.history if r["kind"] == "train"]
     assert [r["skipped"] for r in train_records] == [0, 0]
     assert all(np.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in train_records)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_outer_optimizer_clips_or_normalizes_each_meta_gradient(normalize):
+    """A meta-step on a family with large meta-gradients followed by one with small ones:
+    normalised, both count as unit-length steps for Adam; clipped, only the first is cut."""
+    gradients = [{"w": jnp.array([300.0, -400.0])}, {"w": jnp.array([0.03, 0.04])}]
+    config = MetaTrainConfig(meta_learning_rate=0.1, max_grad_norm=10.0, normalize_meta_gradient=normalize)
+    scale = (lambda g: g / jnp.linalg.norm(g)) if normalize else (lambda g: g * jnp.minimum(1.0, 10.0 / jnp.linalg.norm(g)))
+    outer, adam = outer_optimizer(config), optax.adam(0.1)
+    params = {"w": jnp.zeros(2)}
+    outer_state, adam_state = outer.init(params), adam.init(params)
+    for gradient in gradients:
+        update, outer_state = outer.update(gradient, outer_state, params)
+        expected, adam_state = adam.update(jax.tree.map(scale, gradient), adam_state, params)
+        np.testing.assert_allclose(update["w"], expected["w"], rtol=1e-3)  # optax adds 1e-6 to the norm
 
 
 @pytest.mark.parametrize("bad", [dict(horizon=100, truncation_length=30), dict(num_tasks=0), dict(meta_learning_rate=0.0),

@@ -62,6 +62,14 @@ class MetaTrainConfig:
     `validate_on` is where the validation problems are scored: "final", at step `horizon`,
     or "curve", at every step 1..horizon (the mean over steps of the above), which like the
     meta-objective rewards a fast start as much as a low final loss.
+
+    The meta-gradient g is clipped to a global norm of `max_grad_norm` before the outer
+    Adam, or with `normalize_meta_gradient` divided by its norm, g / ||g||, at every
+    meta-step. With meta-steps taken on one family after another, Adam's running second
+    moment is otherwise set by the families whose meta-loss reacts most to the
+    meta-parameters (an MLP on digits, whose loss falls to 1e-5, gives meta-gradients 100
+    times larger than one on mnist1d, whose loss stays near 2), and the others barely move
+    them; normalised, every family's meta-step has the same length.
     """
 
     num_meta_steps: int = 1000
@@ -74,6 +82,7 @@ class MetaTrainConfig:
     es_std: float = 0.01
     meta_learning_rate: float = 3e-3
     max_grad_norm: float = 10.0
+    normalize_meta_gradient: bool = False
     second_order: bool = False
     remat: bool = False
     validate_every: int = 50
@@ -129,8 +138,11 @@ class MetaTrainResult(NamedTuple):
 
 
 def outer_optimizer(config: MetaTrainConfig) -> optax.GradientTransformation:
-    """Adam on the meta-parameters, after clipping the meta-gradient's global norm."""
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.meta_learning_rate))
+    """Adam on the meta-parameters, after clipping the meta-gradient's global norm or
+    dividing the meta-gradient by it."""
+    scaling = (optax.normalize_by_update_norm() if config.normalize_meta_gradient
+               else optax.clip_by_global_norm(config.max_grad_norm))
+    return optax.chain(scaling, optax.adam(config.meta_learning_rate))
 
 
 def fresh_tasks(rule: UpdateRule, family: TaskFamily, key, num_tasks: int, antithetic: bool = False) -> InnerState:
