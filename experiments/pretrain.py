@@ -69,6 +69,24 @@ best -1.067 at step 210, the last, against -1.021 at the start; the others -1.00
         --families broad --horizon 400 --second-order --num-tasks 16 --meta-lr 3e-4 --meta-steps 210 \\
         --validate-every 35 --validation-problems 48 --validate-on curve
 
+and a sixth, shipped, the same again with every family's meta-gradient normalised
+(`--normalize-meta-gradient`: with truncated backpropagation the mnist1d families' meta-gradient
+norms are about 0.1, the digits families' above the clipping norm of 10; curve validation best
+-1.129 at step 200 against -1.067 at the start; the others -1.071 to -1.118):
+
+    python experiments/pretrain.py --rules gated --loss-change-decays 0 0.9 \\
+        --init-from runs/pretrain_second_order/gated/optimizer.msgpack --runs runs/pretrain_second_order2 \\
+        --families broad --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 \\
+        --meta-steps 280 --validate-every 40 --validation-problems 48 --validate-on curve
+
+The same two changes for `l2l` (a ninth stage) only raised its validation loss (-1.743 at the
+start, -1.561 at step 50, -1.521 at step 100, when it was stopped); not shipped:
+
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
+        --init-from runs/pretrain_broad2/l2l/optimizer.msgpack --runs runs/pretrain_second_order --families broad \\
+        --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 1e-4 --meta-steps 150 \\
+        --validate-every 50 --validation-problems 48 --validate-on curve
+
 Another `gated` stage, on the broad family set without new inputs, was stopped after 300
 meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was
 within 0.002 of its starting point's (-1.0053), far inside the validation noise:
