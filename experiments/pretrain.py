@@ -79,7 +79,9 @@ norms are about 0.1, the digits families' above the clipping norm of 10; curve v
         --families broad --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 \\
         --meta-steps 280 --validate-every 40 --validation-problems 48 --validate-on curve
 
-The same two changes for `l2l` (a ninth stage) only raised its validation loss (-1.743 at the
+The sixth stage again at meta learning rate 1e-4 (`--runs runs/pretrain_second_order3`) was
+stopped after its first validation (-1.115, below the start's -1.129). The same two changes
+for `l2l` (a ninth stage) only raised its validation loss (-1.743 at the
 start, -1.561 at step 50, -1.521 at step 100, when it was stopped); not shipped:
 
     python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\

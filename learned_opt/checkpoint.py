@@ -151,21 +151,25 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
     """The meta-parameters of checkpoint `loaded` as a starting point for `rule`: the same
     architecture, or one that adds inputs the stored rule does not read, among the rule's
     `appended_inputs` (training-step features `step_timescales`, and for the gated rule
-    `loss_change_decays`) after those it does. Their new input weights start at zero, so
-    `rule` first computes exactly the stored rule's updates. Raises `CheckpointError` for
-    any other architecture."""
+    `loss_change_decays`), which come last in its inputs, in that order. Their new input
+    weights start at zero, so `rule` first computes exactly the stored rule's updates.
+    Raises `CheckpointError` for any other architecture."""
     if loaded.rule == rule:
         return loaded.meta_params
     appended = rule.appended_inputs
-    if type(loaded.rule) is type(rule):
-        for first_added in range(len(appended)):
-            added = appended[first_added:]
-            if (not any(getattr(loaded.rule, name) for name in added)
-                    and dataclasses.replace(rule, **{name: () for name in added}) == loaded.rule):
-                return with_new_inputs(loaded.meta_params, sum(len(getattr(rule, name)) for name in added))
+    added = [name for name in appended if getattr(rule, name) and not getattr(loaded.rule, name)]
+    if (type(loaded.rule) is type(rule) and added
+            and dataclasses.replace(rule, **{name: () for name in added}) == loaded.rule):
+        meta_params = loaded.meta_params
+        position = rule.num_features - sum(len(getattr(rule, name)) for name in appended)
+        for name in appended:
+            size = len(getattr(rule, name))
+            if name in added:
+                meta_params = with_new_inputs(meta_params, size, position)
+            position += size
+        return meta_params
     raise CheckpointError(f"the checkpoint was written for architecture {_describe(loaded.rule)}, not the "
-                          f"requested {_describe(rule)} (only {', '.join(appended)} may be added to it, "
-                          "in that order)")
+                          f"requested {_describe(rule)} (only {', '.join(appended)} may be added to it)")
 
 
 # name -> (file under learned_opt/pretrained/, one-line description)

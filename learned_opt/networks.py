@@ -95,14 +95,20 @@ class GatedUpdateNetwork(nn.Module):
         return carries, forget, input_gate
 
 
-def with_new_inputs(meta_params, num_new_inputs: int):
+def with_new_inputs(meta_params, num_new_inputs: int, position: int | None = None):
     """The meta-parameters of a network built on `LSTMStack` (named "lstm"), for inputs
-    with `num_new_inputs` more features at the end: the first layer's input kernels get
-    zero rows for them, so the network computes exactly what it did before."""
+    with `num_new_inputs` more features, inserted before input `position` (default: at the
+    end): the first layer's input kernels get zero rows for them, so the network computes
+    exactly what it did before."""
     first_layer = meta_params["params"]["lstm"]["lstm_0"]
+
+    def inserted(kernel):
+        at = kernel.shape[0] if position is None else position
+        zeros = jnp.zeros((num_new_inputs,) + kernel.shape[1:], kernel.dtype)
+        return jnp.concatenate([kernel[:at], zeros, kernel[at:]])
+
     extended = {
-        name: {**weights, "kernel": jnp.pad(weights["kernel"], ((0, num_new_inputs), (0, 0)))}
-        if name.startswith("i") else weights
+        name: {**weights, "kernel": inserted(weights["kernel"])} if name.startswith("i") else weights
         for name, weights in first_layer.items()
     }
     lstm = {**meta_params["params"]["lstm"], "lstm_0": extended}

@@ -347,14 +347,17 @@ def test_meta_params_for_refuses_other_changes_of_architecture(stored):
         checkpoint.meta_params_for(stored, with_steps)
 
 
-def test_loss_change_features_extend_a_gated_checkpoint_after_its_step_features():
+def test_loss_change_and_step_features_extend_a_gated_checkpoint_in_either_order():
     stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
                           step_timescales=(3.0,))
     extended = dataclasses.replace(stored, loss_change_decays=(0.0, 0.9))
     extended_keeping_updates(stored, extended, 2)
     # both at once, onto a rule that reads neither
     extended_keeping_updates(dataclasses.replace(stored, step_timescales=()), extended, 3)
-    # step features come before loss changes: a checkpoint with loss changes cannot gain step features
-    with_losses = checkpoint.Checkpoint(dataclasses.replace(extended, step_timescales=()), None, {})
-    with pytest.raises(CheckpointError, match="in that order"):
-        checkpoint.meta_params_for(extended, with_losses)
+    # step features onto a checkpoint with loss changes: zero rows between the two
+    with_losses = dataclasses.replace(extended, step_timescales=())
+    _, meta_params = extended_keeping_updates(with_losses, extended, 1)
+    first_layer = meta_params["params"]["lstm"]["lstm_0"]
+    step_row = extended.num_features - 3
+    assert all(np.all(np.asarray(w["kernel"][step_row]) == 0) and np.any(np.asarray(w["kernel"][-2:]) != 0)
+               for name, w in first_layer.items() if name.startswith("i"))
