@@ -79,6 +79,17 @@ norms are about 0.1, the digits families' above the clipping norm of 10; curve v
         --families broad --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 \\
         --meta-steps 280 --validate-every 40 --validation-problems 48 --validate-on curve
 
+A seventh that adds the training-step features to the sixth (with second-order, normalised
+meta-gradients they might learn the warm-up that PES did not) was stopped at step 182 and
+is not shipped: its best validation, -1.1309 at step 40, was within 0.002 of its starting
+point's -1.1294 (the zero-weighted step inputs leave the updates exactly as they were), and
+the later ones fell (-1.130, -1.097, -1.057):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --init-from runs/pretrain_second_order2/gated/optimizer.msgpack --runs runs/pretrain_second_order_steps \\
+        --families broad --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 \\
+        --meta-steps 200 --validate-every 40 --validation-problems 48 --validate-on curve
+
 The sixth stage again at meta learning rate 1e-4 (`--runs runs/pretrain_second_order3`) was
 stopped after its first validation (-1.115, below the start's -1.129). The same two changes
 for `l2l` (a ninth stage) only raised its validation loss (-1.743 at the
