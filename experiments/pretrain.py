@@ -248,7 +248,8 @@ def main() -> None:
     parser.add_argument("--second-order", action="store_true",
                         help="tbptt: differentiate through the optimizee's gradients too (curvature, ~2x slower)")
     parser.add_argument("--normalize-meta-gradient", action="store_true",
-                        help="divide each family's meta-gradient by its norm instead of clipping it (families weigh alike)")
+                        help="divide each family's meta-gradient by its norm instead of clipping it "
+                             "(every family's meta-step has the same length)")
     parser.add_argument("--num-tasks", type=int, default=16, help="tasks per meta-step")
     parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
     parser.add_argument("--validation-problems", type=int, default=NUM_VALIDATION_PROBLEMS,

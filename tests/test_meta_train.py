@@ -90,7 +90,10 @@ def test_outer_optimizer_clips_or_normalizes_each_meta_gradient(normalize):
     normalised, both count as unit-length steps for Adam; clipped, only the first is cut."""
     gradients = [{"w": jnp.array([300.0, -400.0])}, {"w": jnp.array([0.03, 0.04])}]
     config = MetaTrainConfig(meta_learning_rate=0.1, max_grad_norm=10.0, normalize_meta_gradient=normalize)
-    scale = (lambda g: g / jnp.linalg.norm(g)) if normalize else (lambda g: g * jnp.minimum(1.0, 10.0 / jnp.linalg.norm(g)))
+    def scale(g):
+        norm = jnp.linalg.norm(g)
+        return g / norm if normalize else g * jnp.minimum(1.0, 10.0 / norm)
+
     outer, adam = outer_optimizer(config), optax.adam(0.1)
     params = {"w": jnp.zeros(2)}
     outer_state, adam_state = outer.init(params), adam.init(params)
