@@ -203,6 +203,8 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
         rule = dataclasses.replace(rule, step_timescales=args.step_timescales)
     if args.loss_change_decays:
         rule = dataclasses.replace(rule, loss_change_decays=args.loss_change_decays)
+    if args.direction_correction:
+        rule = dataclasses.replace(rule, direction_correction=True)
     # The log loss keeps late, small losses in the objective. The default horizon is neither
     # of the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
@@ -217,7 +219,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     kept = metrics_up_to(metrics_path, train_state_step(run_dir))
     metrics_path.write_text("".join(line + "\n" for line in kept))
     start = time.perf_counter()
-    # a warm start must be of the same architecture, or add step features: meta_params_for raises otherwise
+    # a warm start must be of the same architecture, or add inputs or read-outs: meta_params_for raises otherwise
     initial = meta_params_for(rule, lo.load(args.init_from)) if args.init_from else None
     with open(metrics_path, "a", buffering=1) as metrics:  # line-buffered: a killed run loses no record
         result = meta_train(rule, training_families(args.families), config, run_dir=run_dir, resume=True,
@@ -264,6 +266,9 @@ def main() -> None:
     parser.add_argument("--loss-change-decays", type=float, nargs="+", metavar="BETA",
                         help="gated rule only: add the loss-change features tanh(log f_t - avg_BETA(log f)) to its "
                              "inputs; with --init-from a checkpoint without them, their weights start at zero")
+    parser.add_argument("--direction-correction", action="store_true",
+                        help="gated rule only: add a learned read-out of its LSTM to the descent direction; "
+                             "with --init-from a checkpoint without it, it starts at zero")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")

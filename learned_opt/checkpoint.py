@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from learned_opt.networks import with_new_inputs
+from learned_opt.networks import with_new_inputs, with_zero_readout
 from learned_opt.optimizers import UpdateRule, rule_config, rule_from_config
 
 FORMAT_NAME = "learned_opt.checkpoint"
@@ -151,15 +151,18 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
     """The meta-parameters of checkpoint `loaded` as a starting point for `rule`: the same
     architecture, or one that adds inputs the stored rule does not read, among the rule's
     `appended_inputs` (training-step features `step_timescales`, and for the gated rule
-    `loss_change_decays`), which come last in its inputs, in that order. Their new input
-    weights start at zero, so `rule` first computes exactly the stored rule's updates.
-    Raises `CheckpointError` for any other architecture."""
+    `loss_change_decays`), which come last in its inputs, in that order, or read-outs it does
+    not have, among the rule's `appended_heads` (the gated rule's `direction_correction`).
+    Their new weights start at zero, so `rule` first computes exactly the stored rule's
+    updates. Raises `CheckpointError` for any other architecture."""
     if loaded.rule == rule:
         return loaded.meta_params
     appended = rule.appended_inputs
     added = [name for name in appended if getattr(rule, name) and not getattr(loaded.rule, name)]
-    if (type(loaded.rule) is type(rule) and added
-            and dataclasses.replace(rule, **{name: () for name in added}) == loaded.rule):
+    added_heads = [name for name in rule.appended_heads if getattr(rule, name) and not getattr(loaded.rule, name)]
+    without_added = {**{name: () for name in added}, **{name: False for name in added_heads}}
+    if (type(loaded.rule) is type(rule) and (added or added_heads)
+            and dataclasses.replace(rule, **without_added) == loaded.rule):
         meta_params = loaded.meta_params
         position = rule.num_features - sum(len(getattr(rule, name)) for name in appended)
         for name in appended:
@@ -167,9 +170,12 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
             if name in added:
                 meta_params = with_new_inputs(meta_params, size, position)
             position += size
+        for name in added_heads:
+            meta_params = with_zero_readout(meta_params, name, rule.hidden_size)
         return meta_params
+    extensible = ", ".join(appended + rule.appended_heads)
     raise CheckpointError(f"the checkpoint was written for architecture {_describe(loaded.rule)}, not the "
-                          f"requested {_describe(rule)} (only {', '.join(appended)} may be added to it)")
+                          f"requested {_describe(rule)} (only {extensible} may be added to it)")
 
 
 # name -> (file under learned_opt/pretrained/, one-line description)

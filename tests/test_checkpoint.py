@@ -361,3 +361,19 @@ def test_loss_change_and_step_features_extend_a_gated_checkpoint_in_either_order
     step_row = extended.num_features - 3
     assert all(np.all(np.asarray(w["kernel"][step_row]) == 0) and np.any(np.asarray(w["kernel"][-2:]) != 0)
                for name, w in first_layer.items() if name.startswith("i"))
+
+
+def test_direction_correction_extends_a_gated_checkpoint_without_changing_its_updates():
+    stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum")
+    extended = dataclasses.replace(stored, direction_correction=True, loss_change_decays=(0.0,))
+    loaded, meta_params = extended_keeping_updates(stored, extended, 1)
+    assert set(meta_params["params"]) == set(loaded.meta_params["params"]) | {"direction_correction"}
+    assert checkpoint.fits_architecture(extended, meta_params)
+    # the read-out is live: a nonzero bias moves every update
+    meta_params["params"]["direction_correction"] = {**meta_params["params"]["direction_correction"],
+                                                     "bias": jnp.full((1,), 0.5)}
+    assert not np.allclose(some_updates(extended, meta_params)[1]["w"],
+                           some_updates(stored, loaded.meta_params)[1]["w"])
+    # and is never taken away
+    with pytest.raises(CheckpointError, match="direction_correction may be added"):
+        checkpoint.meta_params_for(stored, checkpoint.Checkpoint(extended, meta_params, {}))

@@ -142,6 +142,27 @@ def test_normalized_momentum_direction_with_open_gates_is_adam():
     assert np.max(np.abs(learned - adam)) / scale < 1e-4
 
 
+def test_direction_correction_adds_its_read_out_to_the_descent_direction():
+    """With open gates and a correction read-out of bias c and zero kernel, theta_t =
+    theta_{t-1} - i (grad_t + c): gradient descent on grad + c. Without the option, or
+    with c = 0, the same rule is plain gradient descent."""
+    rule = lo.GatedLSTM(forget_bias_init=40.0, input_bias_init=-3.0, gate_kernel_scale=0.0, direction_correction=True)
+    meta_params = rule.init(jax.random.PRNGKey(0))
+    head = meta_params["params"]["direction_correction"]
+    assert np.all(np.asarray(head["kernel"]) == 0) and np.all(np.asarray(head["bias"]) == 0)
+    meta_params["params"]["direction_correction"] = {**head, "bias": jnp.full((1,), 0.25)}
+    params = {"w": jnp.array([1.0, -2.0, 0.5])}
+    grads = {"w": jnp.array([0.1, -3.0, 0.0])}
+    tx = lo.learned_optimizer(rule, meta_params)
+    updates, _ = tx.update(grads, tx.init(params), params, value=jnp.array(1.0))
+    i0 = rule.initial_learning_rate
+    np.testing.assert_allclose(updates["w"], -i0 * (grads["w"] + 0.25), rtol=1e-5)
+    plain = lo.GatedLSTM(forget_bias_init=40.0, input_bias_init=-3.0, gate_kernel_scale=0.0)
+    tx = lo.learned_optimizer(plain, plain.init(jax.random.PRNGKey(0)))
+    updates, _ = tx.update(grads, tx.init(params), params, value=jnp.array(1.0))
+    np.testing.assert_allclose(updates["w"], -i0 * grads["w"], rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "options, message",
     [

@@ -27,6 +27,9 @@ class UpdateRule(Protocol):
     # fields of optional inputs that come after all others, in this order, so that a checkpoint
     # without them extends to a rule with them (`checkpoint.meta_params_for`)
     appended_inputs: ClassVar[tuple[str, ...]]
+    # boolean fields that add a linear read-out of the LSTM output named after the field, zero
+    # at the start, so that a checkpoint without it extends to a rule with it
+    appended_heads: ClassVar[tuple[str, ...]]
 
     def init(self, key: chex.PRNGKey) -> MetaParams:
         """Fresh meta-parameters."""

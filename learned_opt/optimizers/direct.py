@@ -67,6 +67,7 @@ class DirectLSTM:
     needs_params: ClassVar[bool] = False
     needs_value: ClassVar[bool] = False
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales",)
+    appended_heads: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))

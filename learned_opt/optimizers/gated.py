@@ -93,6 +93,18 @@ class GatedLSTM:
     moved against its moving average, tanh(log f_t - avg_beta(log f)_{t-1})
     (`features.loss_change_features`; beta = 0 compares with the last step's loss), with
     which the input gate can shrink as soon as a step overshoots and raises the loss.
+
+    `direction_correction` (off by default) adds a learned term to the descent direction d_t
+    (-grad_t or Adam's), a linear read-out of the first LSTM's output:
+
+        theta_t = f_t * theta_{t-1} - i_t * (d_t + w^T h_t + b)
+
+    In the paper the LSTM's candidate (the value the input gate lets into the cell state) is
+    the fixed -grad_t, where a general LSTM learns it, tanh(W [x_t, h_{t-1}] + b); with the
+    correction the gated rule can learn a direction other than d_t, as the direct rule does,
+    while the input gate still scales it. w and b start at zero, so a rule with it first
+    computes exactly the updates of the same rule without it (`checkpoint.meta_params_for`
+    adds the zero read-out to a checkpoint without one).
     """
 
     hidden_size: int = 20
@@ -106,11 +118,13 @@ class GatedLSTM:
     descent_direction: str = "gradient"
     step_timescales: tuple[float, ...] = ()
     loss_change_decays: tuple[float, ...] = ()
+    direction_correction: bool = False
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
     needs_value: ClassVar[bool] = True
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays")
+    appended_heads: ClassVar[tuple[str, ...]] = ("direction_correction",)
 
     def __post_init__(self):
         if self.hidden_size < 1:
@@ -143,7 +157,8 @@ class GatedLSTM:
 
     def network(self) -> GatedUpdateNetwork:
         return GatedUpdateNetwork(
-            self.hidden_size, self.forget_bias_init, self.input_bias_init, self.gate_kernel_scale
+            self.hidden_size, self.forget_bias_init, self.input_bias_init, self.gate_kernel_scale,
+            self.direction_correction,
         )
 
     def init(self, key):
@@ -183,13 +198,13 @@ class GatedLSTM:
             for extra in (moment_features, step_features, loss_changes):
                 if extra is not None:
                     features.append(jnp.broadcast_to(extra, grad.shape + extra.shape[-1:]))
-            carries, forget, input_gate = network.apply(
+            carries, forget, input_gate, correction = network.apply(
                 meta_params, carries, jnp.concatenate(features, axis=-1), theta32, previous_forget,
                 previous_input / self.max_learning_rate,
             )
             input_gate = self.max_learning_rate * input_gate
             direction = grad32 if self.descent_direction == "gradient" else moment_features[..., 0]
-            update = (forget - 1.0) * theta32 - input_gate * direction
+            update = (forget - 1.0) * theta32 - input_gate * (direction + correction)
             return carries, update.astype(grad.dtype), forget, input_gate, *moment_leaves
 
         (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
