@@ -79,7 +79,17 @@ norms are about 0.1, the digits families' above the clipping norm of 10; curve v
         --families broad --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 \\
         --meta-steps 280 --validate-every 40 --validation-problems 48 --validate-on curve
 
-A seventh that adds the training-step features to the sixth (with second-order, normalised
+and a seventh, shipped, the same again with the learned direction correction
+(`--direction-correction`: a read-out of the LSTM added to Adam's direction, zero at the
+start; curve validation best -1.304 at step 240 against -1.129 at the start; the others
+-1.192 to -1.285, rising almost every time):
+
+    python experiments/pretrain.py --rules gated --loss-change-decays 0 0.9 --direction-correction \\
+        --init-from runs/pretrain_second_order2/gated/optimizer.msgpack --runs runs/pretrain_correction \\
+        --families broad --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 \\
+        --meta-steps 280 --validate-every 40 --validation-problems 48 --validate-on curve
+
+A stage that adds the training-step features to the sixth (with second-order, normalised
 meta-gradients they might learn the warm-up that PES did not) was stopped at step 182 and
 is not shipped: its best validation, -1.1309 at step 40, was within 0.002 of its starting
 point's -1.1294 (the zero-weighted step inputs leave the updates exactly as they were), and
@@ -99,6 +109,14 @@ start, -1.561 at step 50, -1.521 at step 100, when it was stopped); not shipped:
         --init-from runs/pretrain_broad2/l2l/optimizer.msgpack --runs runs/pretrain_second_order --families broad \\
         --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 1e-4 --meta-steps 150 \\
         --validate-every 50 --validation-problems 48 --validate-on curve
+
+Nor is a tenth `l2l` stage, the eighth again with validations every 25 meta-steps: none of
+the eight beat its starting point's -1.743 (-1.527 to -1.694):
+
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
+        --init-from runs/pretrain_broad2/l2l/optimizer.msgpack --runs runs/pretrain_broad3 --families broad \\
+        --horizon 400 --meta-lr 1e-4 --meta-steps 200 --validate-every 25 --validation-problems 48 \\
+        --validate-on curve
 
 Another `gated` stage, on the broad family set without new inputs, was stopped after 300
 meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was
