@@ -105,6 +105,16 @@ validation best -1.405 at step 120 against -1.371 at the start; the others -1.38
         --families broad --horizon 400 --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 1e-4 \\
         --meta-steps 240 --validate-every 40 --validation-problems 48 --validate-on curve
 
+and a tenth, shipped, that adds the training-step features to the ninth (zero weights on
+them at the start; curve validation best -1.421 at step 40 against -1.405 at the start; the
+others -1.340 to -1.396):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --init-from runs/pretrain_correction3/gated/optimizer.msgpack \\
+        --runs runs/pretrain_correction_steps --families broad --horizon 400 --second-order \\
+        --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 200 --validate-every 40 \\
+        --validation-problems 48 --validate-on curve
+
 A stage that adds the training-step features to the sixth (with second-order, normalised
 meta-gradients they might learn the warm-up that PES did not) was stopped at step 182 and
 is not shipped: its best validation, -1.1309 at step 40, was within 0.002 of its starting
