@@ -182,8 +182,9 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
 PRETRAINED: dict[str, tuple[str, str]] = {
     "l2l": ("l2l.msgpack", "direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the "
             "step number too, meta-trained on small MLP classifiers (experiments/pretrain.py)"),
-    "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction, its input "
-              "gate a learned learning rate, reading the loss's changes too, meta-trained on small MLP classifiers "
+    "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
+              "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
+              "number too, meta-trained on small MLP classifiers "
               "(experiments/pretrain.py)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
