@@ -256,7 +256,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
                              validate_every=args.validate_every, estimator=args.estimator,
                              num_validation_problems=args.validation_problems, validate_on=args.validate_on,
                              meta_learning_rate=args.meta_lr or meta_lr, second_order=args.second_order,
-                             normalize_meta_gradient=args.normalize_meta_gradient, seed=0)
+                             normalize_meta_gradient=args.normalize_meta_gradient, remat=args.remat, seed=0)
     run_dir = Path(args.runs) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = run_dir / "metrics.jsonl"
@@ -296,6 +296,8 @@ def main() -> None:
     parser.add_argument("--normalize-meta-gradient", action="store_true",
                         help="divide each family's meta-gradient by its norm instead of clipping it "
                              "(every family's meta-step has the same length)")
+    parser.add_argument("--remat", action="store_true",
+                        help="rematerialise inner steps in the backward pass (less memory for long truncations)")
     parser.add_argument("--num-tasks", type=int, default=16, help="tasks per meta-step")
     parser.add_argument("--meta-lr", type=float, default=None, help="outer Adam learning rate (default: per rule)")
     parser.add_argument("--validation-problems", type=int, default=NUM_VALIDATION_PROBLEMS,
