@@ -115,6 +115,18 @@ others -1.340 to -1.396):
         --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 200 --validate-every 40 \\
         --validation-problems 48 --validate-on curve
 
+and an eleventh, shipped, the tenth again with truncations of 100 steps instead of 25
+(`--truncation 100 --remat`): on the deeper mnist1d networks the tenth stage's runs that
+stall at log 10 and those that learn look alike for the first 25 steps, so a 25-step
+truncation cannot see what decides a stall (curve validation best -1.508 at step 72, the
+last, against -1.421 at the start; the others -1.414 to -1.486; 14 minutes):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --init-from runs/pretrain_correction_steps/gated/optimizer.msgpack \\
+        --runs runs/pretrain_truncation100 --families broad --horizon 400 --truncation 100 --remat \\
+        --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 72 \\
+        --validate-every 18 --validation-problems 48 --validate-on curve
+
 A stage that adds the training-step features to the sixth (with second-order, normalised
 meta-gradients they might learn the warm-up that PES did not) was stopped at step 182 and
 is not shipped: its best validation, -1.1309 at step 40, was within 0.002 of its starting
