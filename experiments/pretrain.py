@@ -127,6 +127,15 @@ last, against -1.421 at the start; the others -1.414 to -1.486; 14 minutes):
         --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 72 \\
         --validate-every 18 --validation-problems 48 --validate-on curve
 
+The eleventh again at meta learning rate 1e-4 is not shipped: no validation beat its
+starting point's -1.508 (-1.498, -1.487 and -1.458 at steps 30, 60 and 90):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --init-from runs/pretrain_truncation100/gated/optimizer.msgpack \\
+        --runs runs/pretrain_truncation100b --families broad --horizon 400 --truncation 100 --remat \\
+        --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 1e-4 --meta-steps 90 \\
+        --validate-every 30 --validation-problems 48 --validate-on curve
+
 A stage that adds the training-step features to the sixth (with second-order, normalised
 meta-gradients they might learn the warm-up that PES did not) was stopped at step 182 and
 is not shipped: its best validation, -1.1309 at step 40, was within 0.002 of its starting
