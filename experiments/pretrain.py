@@ -165,6 +165,14 @@ the eight beat its starting point's -1.743 (-1.527 to -1.694):
         --horizon 400 --meta-lr 1e-4 --meta-steps 200 --validate-every 25 --validation-problems 48 \\
         --validate-on curve
 
+nor an eleventh, the eighth again on truncations of 100 steps, which helped `gated`: its
+validation score only fell (-1.702, -1.602, -1.608 and -1.583 at steps 25 to 100; 28 minutes):
+
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
+        --init-from runs/pretrain_broad2/l2l/optimizer.msgpack --runs runs/pretrain_truncation100 \\
+        --families broad --horizon 400 --truncation 100 --remat --meta-lr 1e-4 --meta-steps 100 \\
+        --validate-every 25 --validation-problems 48 --validate-on curve
+
 Another `gated` stage, on the broad family set without new inputs, was stopped after 300
 meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was
 within 0.002 of its starting point's (-1.0053), far inside the validation noise:
