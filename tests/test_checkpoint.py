@@ -377,3 +377,16 @@ def test_direction_correction_extends_a_gated_checkpoint_without_changing_its_up
     # and is never taken away
     with pytest.raises(CheckpointError, match="direction_correction may be added"):
         checkpoint.meta_params_for(stored, checkpoint.Checkpoint(extended, meta_params, {}))
+
+
+def test_a_gated_checkpoint_runs_with_any_warmup():
+    """`warmup_steps` has no meta-parameters: a checkpoint stored with one warm-up starts a
+    rule with another, alone or with added inputs, and its meta-parameters are unchanged."""
+    stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
+                          warmup_steps=25)
+    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
+    tree_equal(checkpoint.meta_params_for(dataclasses.replace(stored, warmup_steps=0), loaded), loaded.meta_params)
+    extended = dataclasses.replace(stored, warmup_steps=10, step_timescales=(3.0,))
+    assert checkpoint.fits_architecture(extended, checkpoint.meta_params_for(extended, loaded))
+    with pytest.raises(CheckpointError, match="architecture"):
+        checkpoint.meta_params_for(dataclasses.replace(stored, warmup_steps=0, hidden_size=6), loaded)

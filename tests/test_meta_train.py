@@ -153,24 +153,6 @@ def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, met
     assert abs(float(curve) - float(final)) > 1e-3 * abs(float(final))
 
 
-def test_validation_loss_scores_the_wrapped_optimizer(trained_direct):
-    """With `wrap_optimizer` the score is that of the wrapped transform: a warm-up that
-    scales the first steps' updates changes it, and it matches the wrapped curves."""
-    rule, families = lo.DirectLSTM(), (QuadraticFamily(dim=3),)
-    config = MetaTrainConfig(horizon=30, truncation_length=10, num_validation_problems=8, validate_on="curve",
-                             meta_objective="log_loss")
-
-    def warmed_up(tx):
-        return optax.chain(tx, optax.scale_by_schedule(optax.linear_schedule(0.0, 1.0, 20)))
-
-    curve = problem_curves(families[0], warmed_up(lo.learned_optimizer(rule, trained_direct.best_meta_params)),
-                           config.seed, "validation", 8, 30).mean(axis=0)
-    wrapped = make_validation_loss(rule, families, config, wrap_optimizer=warmed_up)(trained_direct.best_meta_params)
-    plain = make_validation_loss(rule, families, config)(trained_direct.best_meta_params)
-    assert float(wrapped) == pytest.approx(np.mean(np.log(curve[1:])), rel=1e-4)
-    assert abs(float(wrapped) - float(plain)) > 1e-3 * abs(float(plain))
-
-
 def test_meta_training_on_the_log_loss_lowers_held_out_loss():
     config = MetaTrainConfig(num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16,
                              meta_objective="log_loss")

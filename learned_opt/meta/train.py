@@ -257,22 +257,17 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
     return jax.jit(meta_step)
 
 
-def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig,
-                         wrap_optimizer: Callable[[optax.GradientTransformation], optax.GradientTransformation]
-                         | None = None):
+def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig):
     """Jitted validation loss on fixed validation problems: for every family the mean loss
     over its problems at step `horizon` (or, with ``validate_on="curve"``, at each step
     1..horizon), in the meta-objective's units (its log under "log_loss"), averaged over
-    the steps and the families. `wrap_optimizer`, if given, is applied to the learned
-    optimizer before it runs (to score it chained with a fixed schedule, say)."""
+    the steps and the families."""
     problems = [sample_problems(f, config.seed, "validation", config.num_validation_problems) for f in families]
     scored_steps = slice(-1, None) if config.validate_on == "final" else slice(1, None)
 
     @jax.jit
     def validation_loss(meta_params):
         tx = learned_optimizer(rule, meta_params)
-        if wrap_optimizer is not None:
-            tx = wrap_optimizer(tx)
         means = jnp.stack([jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, scored_steps], axis=0)
                            for f, (data, keys) in zip(families, problems)])
         return jnp.mean(means if config.meta_objective == "loss" else jnp.log(means))

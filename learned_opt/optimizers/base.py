@@ -30,6 +30,8 @@ class UpdateRule(Protocol):
     # boolean fields that add a linear read-out of the LSTM output named after the field, zero
     # at the start, so that a checkpoint without it extends to a rule with it
     appended_heads: ClassVar[tuple[str, ...]]
+    # fields without meta-parameters (a fixed schedule), so a checkpoint runs with any value of them
+    schedule_settings: ClassVar[tuple[str, ...]]
 
     def init(self, key: chex.PRNGKey) -> MetaParams:
         """Fresh meta-parameters."""

@@ -68,6 +68,7 @@ class DirectLSTM:
     needs_value: ClassVar[bool] = False
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales",)
     appended_heads: ClassVar[tuple[str, ...]] = ()
+    schedule_settings: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))

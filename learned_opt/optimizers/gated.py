@@ -105,6 +105,13 @@ class GatedLSTM:
     while the input gate still scales it. w and b start at zero, so a rule with it first
     computes exactly the updates of the same rule without it (`checkpoint.meta_params_for`
     adds the zero read-out to a checkpoint without one).
+
+    `warmup_steps` W (0, none, by default) scales the whole update of step t (t steps taken
+    before it) by the fixed linear warm-up min(t / W, 1), as ``optax.linear_schedule(0, 1, W)``
+    chained after the rule would: the first steps of a freshly initialised network are the
+    ones that can leave its ReLUs dead or its sigmoids saturated, for good. The gates fed
+    back and kept in the state are those before the warm-up. It has no meta-parameters, so
+    a checkpoint meta-trained with one W runs with any other (`checkpoint.meta_params_for`).
     """
 
     hidden_size: int = 20
@@ -119,12 +126,14 @@ class GatedLSTM:
     step_timescales: tuple[float, ...] = ()
     loss_change_decays: tuple[float, ...] = ()
     direction_correction: bool = False
+    warmup_steps: int = 0
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
     needs_value: ClassVar[bool] = True
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays")
     appended_heads: ClassVar[tuple[str, ...]] = ("direction_correction",)
+    schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps",)
 
     def __post_init__(self):
         if self.hidden_size < 1:
@@ -133,6 +142,8 @@ class GatedLSTM:
             raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
         if self.max_learning_rate <= 0:
             raise ValueError(f"max_learning_rate must be positive, got {self.max_learning_rate}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be non-negative, got {self.warmup_steps}")
         object.__setattr__(
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
@@ -186,6 +197,7 @@ class GatedLSTM:
         loss_changes = (loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays)
                         if self.loss_change_decays else None)
         moments = moment_trees(state.moments)
+        warmup = jnp.minimum(state.step / self.warmup_steps, 1.0) if self.warmup_steps else 1.0
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
             grad32 = grad.astype(jnp.float32)
@@ -204,7 +216,7 @@ class GatedLSTM:
             )
             input_gate = self.max_learning_rate * input_gate
             direction = grad32 if self.descent_direction == "gradient" else moment_features[..., 0]
-            update = (forget - 1.0) * theta32 - input_gate * (direction + correction)
+            update = warmup * ((forget - 1.0) * theta32 - input_gate * (direction + correction))
             return carries, update.astype(grad.dtype), forget, input_gate, *moment_leaves
 
         (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
