@@ -139,9 +139,10 @@ starting point's -1.508 (-1.498, -1.487 and -1.458 at steps 30, 60 and 90):
 Nor is a `gated` stage meta-trained with a fixed 25-step warm-up built in (`--warmup-steps
 25`), from the eleventh (the file it starts from was then the shipped
 learned_opt/pretrained/gated.msgpack, the same bytes as runs/pretrain_truncation100/gated/
-optimizer.msgpack): the warm-up removes the held-out mnist1d stalls (gated_warmup.py), but
-the validation score, led by the digits networks' fast start, fell with it (-1.459 at the start, best
--1.465 at step 18, then -1.351 to -1.423, against the eleventh's -1.508; 28 minutes):
+optimizer.msgpack): the warm-up removes the held-out mnist1d stalls (gated_warmup.py),
+but the validation score, led by the digits networks' fast start, fell with it (-1.459 at
+the start, best -1.465 at step 18, then -1.351 to -1.423, against the eleventh's -1.508;
+28 minutes):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --warmup-steps 25 --init-from learned_opt/pretrained/gated.msgpack \\
