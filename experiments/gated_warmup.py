@@ -1,6 +1,6 @@
 """Does the shipped `gated` optimizer lose on mnist1d because it steps too far too early?
 
-    python experiments/gated_warmup.py
+    python experiments/gated_warmup.py [--ship]
 
 Runs the shipped `gated` meta-parameters on the held-out MLP tasks of
 `evaluate_pretrained.py` (same 10 test seeds) with its whole update scaled by a linear
@@ -9,7 +9,10 @@ runs that end stalled near chance loss (log 10 ~ 2.30; above 2.25 at step 300). 
 scores each warm-up on the meta-training families' validation problems, family by family,
 by the curve validation score that `pretrain.py` selects its stages by (the same 48
 problems a family, 400 steps), the fair way to choose a warm-up length: the held-out tasks
-must not choose it. Writes experiments/results/gated_warmup.md.
+must not choose it. Writes experiments/results/gated_warmup.md. With `--ship`, the
+warm-up with the best mean validation score is written into the shipped
+learned_opt/pretrained/gated.msgpack (its rule's `warmup_steps`; the meta-parameters and the
+meta-training command stay as they were, and the metadata records the scores).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import dataclasses
 from pathlib import Path
 
 import learned_opt as lo
-from learned_opt.checkpoint import load_pretrained
+from learned_opt.checkpoint import load_pretrained, save
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig
 from learned_opt.meta.train import make_validation_loss
@@ -29,7 +32,7 @@ from evaluate_pretrained import HELD_OUT
 from pretrain import FAMILY_SETS, training_families
 
 ROOT = Path(__file__).resolve().parent.parent
-WARMUP_STEPS = (0, 25, 100)
+WARMUP_STEPS = (0, 2, 5, 10, 25, 100)
 NUM_STEPS = 300
 STALLED_LOSS = 2.25
 
@@ -39,7 +42,10 @@ def task_label(dataset: str, hidden_sizes, activation: str) -> str:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ship", action="store_true",
+                        help="write the warm-up with the best mean validation score into the shipped gated.msgpack")
+    args = parser.parse_args()
     lines = [
         "# The shipped `gated` optimizer with a fixed warm-up",
         "",
@@ -77,9 +83,17 @@ def main() -> None:
     for (dataset, hidden, activation, scaled), row_scores in zip(FAMILY_SETS["broad"], scores):
         label = task_label(dataset, hidden, activation) + (" randomly scaled" if scaled else "")
         lines.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in row_scores) + " |")
-    lines.append("| mean | " + " | ".join(f"{sum(column) / len(column):.4f}" for column in zip(*scores)) + " |")
+    means = {warmup_steps: sum(column) / len(column) for warmup_steps, column in zip(rules, zip(*scores))}
+    lines.append("| mean | " + " | ".join(f"{mean:.4f}" for mean in means.values()) + " |")
     print("\n".join(lines[-len(families) - 1:]), flush=True)
     (ROOT / "experiments" / "results" / "gated_warmup.md").write_text("\n".join(lines) + "\n")
+    if args.ship:
+        best = min(means, key=means.get)
+        metadata = {**loaded.metadata, "warmup_steps": {
+            "chosen": best, "command": "python experiments/gated_warmup.py --ship",
+            "mean_curve_validation_scores": {str(w): mean for w, mean in means.items()}}}
+        path = save(ROOT / "learned_opt" / "pretrained" / "gated.msgpack", rules[best], loaded.meta_params, metadata)
+        print(f"wrote {path} with warmup_steps={best}")
 
 
 if __name__ == "__main__":

@@ -66,3 +66,14 @@ def test_demo_prints_and_plots(tmp_path, capsys):
     assert plot.stat().st_size > 1000
     out = capsys.readouterr().out
     assert "test accuracy" in out and "| adam |" in out
+
+
+def test_shipped_gated_warmup_is_the_one_validation_chose():
+    """The warm-up stored in the shipped gated rule is the one with the best recorded curve
+    validation score on the training families, among candidates that include none."""
+    loaded = load_pretrained("gated")
+    record = loaded.metadata["warmup_steps"]
+    scores = record["mean_curve_validation_scores"]
+    assert "0" in scores and len(scores) > 1
+    assert loaded.rule.warmup_steps == record["chosen"] == int(min(scores, key=scores.get))
+    assert record["command"] == "python experiments/gated_warmup.py --ship"
