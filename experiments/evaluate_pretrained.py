@@ -34,6 +34,11 @@ HELD_OUT = (
 STEPS = (100, 300)
 
 
+def task_label(dataset: str, hidden_sizes, activation: str) -> str:
+    """How the result tables name an MLP task: "mnist1d 32-32-32 relu"."""
+    return f"{dataset} {'-'.join(map(str, hidden_sizes))} {activation}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--names", nargs="+", default=["l2l", "gated"], choices=list(lo.list_pretrained()),
@@ -72,7 +77,7 @@ def main() -> None:
             text = f"{row['final_loss_mean']:.4g} ± {row['final_loss_ci95']:.2g}"
             return f"**{text}**" if row["final_loss_mean"] < adam["final_loss_mean"] else text
 
-        task = f"{entry['dataset']} {'-'.join(map(str, entry['hidden_sizes']))} {entry['activation']}"
+        task = task_label(entry["dataset"], entry["hidden_sizes"], entry["activation"])
         learned_cells = " | ".join(cell(rows[name]) for name in args.names)
         lines.append(f"| {task} | {entry['steps']} | {learned_cells} | "
                      f"{adam['final_loss_mean']:.4g} ± {adam['final_loss_ci95']:.2g} ({adam['learning_rate']:.3g}) |")

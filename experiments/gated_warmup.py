@@ -28,17 +28,13 @@ from learned_opt.meta import MetaTrainConfig
 from learned_opt.meta.train import make_validation_loss
 from learned_opt.tasks import MLPFamily
 
-from evaluate_pretrained import HELD_OUT
+from evaluate_pretrained import HELD_OUT, task_label
 from pretrain import FAMILY_SETS, training_families
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_STEPS = (0, 2, 5, 10, 25, 100)
 NUM_STEPS = 300
 STALLED_LOSS = 2.25
-
-
-def task_label(dataset: str, hidden_sizes, activation: str) -> str:
-    return f"{dataset} {'-'.join(map(str, hidden_sizes))} {activation}"
 
 
 def main() -> None:
@@ -76,8 +72,8 @@ def main() -> None:
         "| family | " + " | ".join(f"warm-up {w}" for w in WARMUP_STEPS) + " |",
         "|---|" + "---|" * len(WARMUP_STEPS),
     ]
-    config = MetaTrainConfig(horizon=400, truncation_length=100, meta_objective="log_loss", validate_on="curve",
-                             num_validation_problems=48, seed=0)
+    # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
+    config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
     scores = [[float(make_validation_loss(rule, (family,), config)(loaded.meta_params)) for rule in rules.values()]
               for family in families]
     for (dataset, hidden, activation, scaled), row_scores in zip(FAMILY_SETS["broad"], scores):
