@@ -297,7 +297,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     # The log loss keeps late, small losses in the objective. The default horizon is neither
     # of the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
-                             truncation_length=args.truncation or args.horizon, meta_objective="log_loss",
+                             truncation_length=args.truncation or args.horizon, meta_objective=args.meta_objective,
                              validate_every=args.validate_every, estimator=args.estimator,
                              num_validation_problems=args.validation_problems, validate_on=args.validate_on,
                              meta_learning_rate=args.meta_lr or meta_lr, second_order=args.second_order,
@@ -349,6 +349,9 @@ def main() -> None:
                         help="validation problems per family")
     parser.add_argument("--families", choices=list(FAMILY_SETS), default="base",
                         help="the six base training families, or those and three wider ReLU networks")
+    parser.add_argument("--meta-objective", choices=("log_loss", "log_loss_over_adam"), default="log_loss",
+                        help="sum of log losses, or of how far each step's log loss is behind Adam tuned "
+                             "for that step (see MetaTrainConfig)")
     parser.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",
                         help="score validation problems at the horizon, or over the whole loss curve")
     parser.add_argument("--step-timescales", type=float, nargs="+", metavar="S",
