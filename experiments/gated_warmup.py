@@ -25,7 +25,7 @@ import learned_opt as lo
 from learned_opt.checkpoint import load_pretrained, save
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig
-from learned_opt.meta.train import make_validation_loss
+from learned_opt.meta.train import adam_envelopes, make_validation_loss
 from learned_opt.tasks import MLPFamily
 
 from evaluate_pretrained import HELD_OUT, task_label
@@ -63,19 +63,23 @@ def main() -> None:
             print(row, flush=True)
             lines.append(row)
     families = training_families("broad")
+    # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
+    config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
     lines += [
         "",
-        "Curve validation score (mean over the steps of the log mean loss; lower is better) on the meta-training "
-        "families' validation problems (`--families broad`, 48 a family, 400 steps), family by family and their "
-        "mean, the score `pretrain.py` selects its stages by:",
+        f"Curve validation score (`{config.meta_objective}` of the mean loss, averaged over the steps; lower is "
+        "better) on the meta-training families' validation problems (`--families broad`, 48 a family, 400 steps), "
+        "family by family and their mean, the score `pretrain.py` selected the shipped stage by:",
         "",
         "| family | " + " | ".join(f"warm-up {w}" for w in WARMUP_STEPS) + " |",
         "|---|" + "---|" * len(WARMUP_STEPS),
     ]
-    # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
-    config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
-    scores = [[float(make_validation_loss(rule, (family,), config)(loaded.meta_params)) for rule in rules.values()]
-              for family in families]
+    baselines = adam_envelopes(families, config)  # Adam's b(t) under log_loss_over_adam, once a family
+    scores = []
+    for index, family in enumerate(families):
+        family_baseline = None if baselines is None else (baselines[index],)
+        scores.append([float(make_validation_loss(rule, (family,), config, family_baseline)(loaded.meta_params))
+                       for rule in rules.values()])
     for (dataset, hidden, activation, scaled), row_scores in zip(FAMILY_SETS["broad"], scores):
         label = task_label(dataset, hidden, activation) + (" randomly scaled" if scaled else "")
         lines.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in row_scores) + " |")

@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="meta-gradient estimator: truncated backpropagation, antithetic ES, persistent ES")
     train.add_argument("--es-std", type=_positive_float, default=0.01, help="perturbation scale of ES and PES")
     train.add_argument("--meta-objective", choices=META_OBJECTIVES, default="loss",
-                       help="what a truncation minimises: the summed loss (as in the paper) or the summed log loss")
+                       help="what a truncation minimises: the summed loss (as in the paper), the summed log loss, "
+                       "or how far each step's log loss trails Adam tuned for that step")
     train.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",
                        help="score validation problems on their final loss, or on their whole loss curve (mean over steps)")
     train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
