@@ -50,27 +50,22 @@ def pick_learning_rate(grid, scores) -> float:
     return float(grid[int(np.argmin(scores))])
 
 
-def grid_mean_curves(
-    name: str, family: TaskFamily, data, keys, num_steps: int, grid
+def tuning_mean_curves(
+    name: str, family: TaskFamily, *, seed: int, num_problems: int, num_steps: int, grid
 ) -> np.ndarray:
-    """Mean loss f(theta_0..theta_T) over the given problems, for every learning rate:
-    shape (len(grid), num_steps + 1)."""
+    """Mean loss f(theta_0..theta_T) over `num_problems` problems of the tuning split, for
+    every learning rate of the grid: shape (len(grid), num_steps + 1). Diverged runs are +inf."""
     if name not in BASELINES:
         raise ValueError(f"Unknown baseline {name!r}; baselines are {sorted(BASELINES)}")
     make = BASELINES[name]
+    data, keys = sample_problems(family, seed, "tuning", num_problems)
 
     def mean_curve(learning_rate):
         return jnp.mean(loss_curves(family, make(learning_rate), data, keys, num_steps), axis=0)
 
     # The learning rate is traced, so the whole grid is one compiled, vmapped program.
-    return np.asarray(jax.jit(jax.vmap(mean_curve))(jnp.asarray(grid, jnp.float32)))
-
-
-def grid_scores(
-    name: str, family: TaskFamily, data, keys, num_steps: int, grid
-) -> np.ndarray:
-    """Mean loss at step `num_steps` over the given problems, for every learning rate."""
-    return grid_mean_curves(name, family, data, keys, num_steps, grid)[:, -1]
+    curves = np.asarray(jax.jit(jax.vmap(mean_curve))(jnp.asarray(grid, jnp.float32)))
+    return np.nan_to_num(curves, nan=np.inf)
 
 
 def tune_learning_rate(
@@ -83,8 +78,8 @@ def tune_learning_rate(
     grid=DEFAULT_LEARNING_RATES,
 ) -> TunedBaseline:
     """Picks the learning rate of baseline `name` from `grid` on the tuning split."""
-    data, keys = sample_problems(family, seed, "tuning", num_problems)
-    scores = np.nan_to_num(grid_scores(name, family, data, keys, num_steps, grid), nan=np.inf)
+    curves = tuning_mean_curves(name, family, seed=seed, num_problems=num_problems, num_steps=num_steps, grid=grid)
+    scores = curves[:, -1]
     return TunedBaseline(name, pick_learning_rate(grid, scores), tuple(grid), tuple(float(s) for s in scores))
 
 
@@ -100,6 +95,5 @@ def envelope_curve(
     """b(t) = min over the grid of the baseline's mean loss at step t on the tuning split,
     t = 0..num_steps: at every step, the baseline tuned for stopping there. Diverged
     learning rates count as +inf."""
-    data, keys = sample_problems(family, seed, "tuning", num_problems)
-    curves = np.nan_to_num(grid_mean_curves(name, family, data, keys, num_steps, grid), nan=np.inf)
+    curves = tuning_mean_curves(name, family, seed=seed, num_problems=num_problems, num_steps=num_steps, grid=grid)
     return curves.min(axis=0)
