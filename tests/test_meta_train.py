@@ -7,10 +7,12 @@ import optax
 import pytest
 
 import learned_opt as lo
+import learned_opt.meta.train as meta_train_module
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig, meta_train
 from learned_opt.baselines import envelope_curve
 from learned_opt.meta.train import (
+    ENVELOPES_FILENAME,
     fresh_tasks,
     initial_state,
     make_validation_loss,
@@ -211,6 +213,28 @@ def test_meta_training_on_the_objective_lowers_held_out_loss(meta_objective):
     assert result.best_validation_loss < validations[0]["validation_loss"]
     untrained = initial_state(rule, (QuadraticFamily(),), config).meta_params
     assert held_out_final_loss(rule, result.best_meta_params) < 0.5 * held_out_final_loss(rule, untrained)
+
+
+def test_a_resumed_run_reads_adam_envelopes_back_from_its_directory(tmp_path, monkeypatch):
+    """Under "log_loss_over_adam" the envelopes are written to the run directory and a
+    resumed run reads them there instead of running Adam's grid again; a fresh run in the
+    same directory computes them anew."""
+    config = MetaTrainConfig(num_meta_steps=2, num_tasks=8, horizon=20, truncation_length=10, validate_every=2,
+                             num_validation_problems=4, meta_objective="log_loss_over_adam")
+    rule, family = lo.DirectLSTM(), QuadraticFamily()
+    meta_train(rule, family, config, run_dir=tmp_path, progress=False)
+    with np.load(tmp_path / ENVELOPES_FILENAME) as saved:
+        np.testing.assert_array_equal(saved["family_0"], envelope_curve("adam", family, num_problems=4, num_steps=20))
+
+    def grid_again(*args, **kwargs):
+        raise AssertionError("Adam's learning-rate grid ran again")
+
+    monkeypatch.setattr(meta_train_module, "adam_envelopes", grid_again)
+    longer = MetaTrainConfig(**{**config.__dict__, "num_meta_steps": 4})
+    resumed = meta_train(rule, family, longer, run_dir=tmp_path, resume=True, progress=False)
+    assert [r["step"] for r in resumed.history if r["kind"] == "validation"] == [4]
+    with pytest.raises(AssertionError, match="grid ran again"):
+        meta_train(rule, family, config, run_dir=tmp_path, progress=False)
 
 
 def test_warm_start_begins_from_the_given_meta_params(trained_direct, tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -36,6 +37,7 @@ from learned_opt.tasks.base import TaskFamily, sample_problems, sample_task_data
 
 PyTree = Any
 TRAIN_STATE_FILENAME = "train_state.msgpack"
+ENVELOPES_FILENAME = "adam_envelopes.npz"
 TRAIN_STATE_FORMAT = "learned_opt.train_state"
 TRAIN_STATE_VERSION = 1
 TRUNCATION_SCHEDULES = ("fixed", "random")
@@ -187,6 +189,26 @@ def adam_envelopes(families: tuple[TaskFamily, ...], config: MetaTrainConfig) ->
 
     return tuple(envelope_curve("adam", f, seed=config.seed, num_problems=config.num_validation_problems,
                                 num_steps=config.horizon) for f in families)
+
+
+def run_adam_envelopes(families: tuple[TaskFamily, ...], config: MetaTrainConfig, run_dir: Path | None,
+                       resumed: bool) -> tuple[np.ndarray, ...] | None:
+    """`adam_envelopes`, kept in `run_dir` so that a resumed run reads them back instead of
+    running Adam's learning-rate grid again (minutes on the broad family set). They are
+    read only when resuming, after the saved training state has shown that the families and
+    settings are those of the run that wrote them."""
+    if config.meta_objective != "log_loss_over_adam":
+        return None
+    path = Path(run_dir) / ENVELOPES_FILENAME if run_dir is not None else None
+    if resumed and path.is_file():
+        with np.load(path) as saved:
+            return tuple(saved[f"family_{k}"] for k in range(len(families)))
+    envelopes = adam_envelopes(families, config)
+    if path is not None and jax.process_index() == 0:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{f"family_{k}": e for k, e in enumerate(envelopes)})
+        atomic_write(path, buffer.getvalue())
+    return envelopes
 
 
 def behind_baseline(config: MetaTrainConfig, log_losses: jax.Array, baseline: jax.Array) -> jax.Array:
@@ -488,7 +510,7 @@ def meta_train(
         host_state = load_train_state(state_path, host_state, identity)
     shardings = state_shardings(host_state, mesh)
     state = sharding.place(host_state, shardings)
-    baselines = adam_envelopes(families, config)
+    baselines = run_adam_envelopes(families, config, run_dir, resumed)
     meta_steps = [make_meta_step(rule, families, config, mesh, index, None if baselines is None else baselines[index])
                   for index in range(len(families))]
     validation_loss = make_validation_loss(rule, families, config, baselines)
