@@ -7,10 +7,11 @@ training split after the last step rather than on the last minibatch.
 `evaluate_pretrained.py` reports, like Andrychowicz et al. 2016, the loss of the final
 parameters on one minibatch of 128 examples, a noisy estimate of the training loss: on the
 digits sigmoid network the mean over 10 seeds moves by about 0.01 from one step to the next
-around step 100. This script runs `--seeds` problems of the test split (with 10, those
-of `evaluate_pretrained.py`) and prints, for each optimizer and step count, the mean over seeds of
-f(theta_T) on every training example, with Adam at each of `--learning-rates` on the test
-and the tuning problems (the tuning column is what a learning-rate choice would see).
+around step 100. This script runs `--seeds` problems of the test split (with 10, those of
+`evaluate_pretrained.py`) and prints, for each optimizer and step count, the mean over
+seeds of f(theta_T) on every training example, with Adam at each of `--learning-rates` on
+the test and the tuning problems (the tuning column is what a learning-rate choice would
+see).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import numpy as np
 import optax
 
 import learned_opt as lo
-from learned_opt.data import load_dataset
+from learned_opt.data import DATASETS, load_dataset
 from learned_opt.meta.unroll import init_inner_state, unroll
 from learned_opt.tasks import MLPFamily
+from learned_opt.tasks.mlp import ACTIVATIONS
 from learned_opt.tasks.base import sample_problems
 
 
@@ -44,9 +46,9 @@ def training_split_losses(family: MLPFamily, tx, split: str, num_problems: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="digits", choices=("digits", "mnist1d"))
+    parser.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     parser.add_argument("--hidden-sizes", type=int, nargs="+", default=[20])
-    parser.add_argument("--activation", default="sigmoid", choices=("sigmoid", "relu", "tanh"))
+    parser.add_argument("--activation", default="sigmoid", choices=sorted(ACTIVATIONS))
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--seeds", type=int, default=30, help="test (and tuning) problems")
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[0.0562, 0.1, 0.178],
