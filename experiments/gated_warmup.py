@@ -25,11 +25,10 @@ import learned_opt as lo
 from learned_opt.checkpoint import load_pretrained, save
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig
-from learned_opt.meta.train import adam_envelopes, make_validation_loss
 from learned_opt.tasks import MLPFamily
 
 from evaluate_pretrained import HELD_OUT, task_label
-from pretrain import FAMILY_SETS, training_families
+from pretrain import validation_scores, validation_table
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_STEPS = (0, 2, 5, 10, 25, 100)
@@ -62,30 +61,20 @@ def main() -> None:
                    f"{int((curves[:, NUM_STEPS] > STALLED_LOSS).sum())} |")
             print(row, flush=True)
             lines.append(row)
-    families = training_families("broad")
     # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
     config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
+    scores = validation_scores(rules.values(), loaded.meta_params, config, "broad")
+    table, mean_scores = validation_table([f"warm-up {w}" for w in WARMUP_STEPS], scores, "broad")
+    means = dict(zip(rules, mean_scores))
     lines += [
         "",
         f"Curve validation score (`{config.meta_objective}` of the mean loss, averaged over the steps; lower is "
         "better) on the meta-training families' validation problems (`--families broad`, 48 a family, 400 steps), "
         "family by family and their mean, the score `pretrain.py` selected the shipped stage by:",
         "",
-        "| family | " + " | ".join(f"warm-up {w}" for w in WARMUP_STEPS) + " |",
-        "|---|" + "---|" * len(WARMUP_STEPS),
+        *table,
     ]
-    baselines = adam_envelopes(families, config)  # Adam's b(t) under log_loss_over_adam, once a family
-    scores = []
-    for index, family in enumerate(families):
-        family_baseline = None if baselines is None else (baselines[index],)
-        scores.append([float(make_validation_loss(rule, (family,), config, family_baseline)(loaded.meta_params))
-                       for rule in rules.values()])
-    for (dataset, hidden, activation, scaled), row_scores in zip(FAMILY_SETS["broad"], scores):
-        label = task_label(dataset, hidden, activation) + (" randomly scaled" if scaled else "")
-        lines.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in row_scores) + " |")
-    means = {warmup_steps: sum(column) / len(column) for warmup_steps, column in zip(rules, zip(*scores))}
-    lines.append("| mean | " + " | ".join(f"{mean:.4f}" for mean in means.values()) + " |")
-    print("\n".join(lines[-len(families) - 1:]), flush=True)
+    print("\n".join(table), flush=True)
     (ROOT / "experiments" / "results" / "gated_warmup.md").write_text("\n".join(lines) + "\n")
     if args.ship:
         best = min(means, key=means.get)

@@ -154,9 +154,9 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
     `loss_change_decays`), which come last in its inputs, in that order, or read-outs it does
     not have, among the rule's `appended_heads` (the gated rule's `direction_correction`).
     Their new weights start at zero, so `rule` first computes exactly the stored rule's
-    updates. The rule's `schedule_settings` (the gated rule's `warmup_steps`) may differ from
-    the stored rule's: they have no meta-parameters. Raises `CheckpointError` for any other
-    architecture."""
+    updates. The rule's `schedule_settings` (the direct rule's `output_scale`, the gated rule's
+    `warmup_steps` and `max_learning_rate`) may differ from the stored rule's: they have no
+    meta-parameters. Raises `CheckpointError` for any other architecture."""
     if type(loaded.rule) is type(rule) and rule.schedule_settings:
         loaded = loaded._replace(rule=dataclasses.replace(
             loaded.rule, **{name: getattr(rule, name) for name in rule.schedule_settings}))

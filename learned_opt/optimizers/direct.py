@@ -54,6 +54,10 @@ class DirectLSTM:
     timescales, which a linear read-out can already turn into an Adam step.
     `step_timescales` (empty by default) adds the training-step features tanh(t / s) for
     each timescale s (`features.step_features`): a learned schedule.
+
+    `output_scale` has no meta-parameters, so meta-parameters trained with one run with any
+    other (`checkpoint.meta_params_for`): a step-size multiplier that can be chosen after
+    meta-training (experiments/update_scale.py).
     """
 
     hidden_sizes: tuple[int, ...] = (20, 20)
@@ -68,7 +72,7 @@ class DirectLSTM:
     needs_value: ClassVar[bool] = False
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales",)
     appended_heads: ClassVar[tuple[str, ...]] = ()
-    schedule_settings: ClassVar[tuple[str, ...]] = ()
+    schedule_settings: ClassVar[tuple[str, ...]] = ("output_scale",)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))

@@ -72,7 +72,10 @@ class GatedLSTM:
     i_t = max_learning_rate * sigmoid(...): the paper's sigmoid caps every step at 1 x grad,
     below what some optimizees need (an MLP on digits wants SGD steps near 3). The paper's
     rule is `max_learning_rate=1`, the default. The state's `input` holds this i_t (the
-    effective per-coordinate learning rate); the gate is fed back as i_{t-1} / max_learning_rate.
+    effective per-coordinate learning rate); the gate is fed back as i_{t-1} / max_learning_rate,
+    so the network sees the same inputs whatever the bound, and meta-parameters trained with
+    one bound run with any other (`checkpoint.meta_params_for`): a multiplier of every input
+    gate that can be chosen after meta-training (experiments/update_scale.py).
 
     Also beyond the paper: `momentum_decays` (empty by default) adds to x_t the gradient's
     momenta at those decays and the gradient, each divided by its running RMS
@@ -133,7 +136,7 @@ class GatedLSTM:
     needs_value: ClassVar[bool] = True
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays")
     appended_heads: ClassVar[tuple[str, ...]] = ("direction_correction",)
-    schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps",)
+    schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps", "max_learning_rate")
 
     def __post_init__(self):
         if self.hidden_size < 1:

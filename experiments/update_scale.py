@@ -1,0 +1,85 @@
+"""Choose a shipped optimizer's step-size multiplier on validation, after meta-training.
+
+    python experiments/update_scale.py --name l2l [--multipliers 0.9 1 1.1 1.2 1.3] [--ship]
+
+Meta-training takes its meta-gradients over truncations of 25 or 100 steps of 400-step
+tasks, and a meta-gradient that sees only a short stretch of training can favour steps
+smaller than the whole run wants (the short-horizon bias of Wu et al. 2018, "Understanding
+short-horizon bias in stochastic meta-optimization"). This script multiplies the step of a
+shipped optimizer by each of `--multipliers`, through the one setting of its rule that
+scales every step and has no meta-parameters (the direct rule's `output_scale`, the gated
+rule's `max_learning_rate`, a factor of each input gate), and scores each on the
+meta-training families' validation problems by the score that selected its last
+meta-training stage (the settings in the file's metadata: 48 problems a family, 400 steps,
+the whole loss curve). The held-out tasks of `evaluate_pretrained.py` play no part.
+
+Writes experiments/results/update_scale_NAME.md. With `--ship`, the multiplier with the
+best mean score goes into learned_opt/pretrained/NAME.msgpack (the meta-parameters stay as
+they were; the metadata records the scores and this command). Multipliers apply to the
+meta-trained value, which the metadata keeps, so running it again starts from the same point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from learned_opt.checkpoint import PRETRAINED, load_pretrained, save
+from learned_opt.meta import MetaTrainConfig
+
+from pretrain import RULES, validation_scores, validation_table
+
+ROOT = Path(__file__).resolve().parent.parent
+# the setting that scales every step of each rule (keyed by the rule's `name`)
+SCALE_SETTINGS = {"direct": "output_scale", "gated": "max_learning_rate"}
+FAMILY_SET = "broad"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, choices=list(RULES), help="shipped optimizer")
+    parser.add_argument("--multipliers", type=float, nargs="+", default=[0.9, 1.0, 1.1, 1.2, 1.3],
+                        help="factors of the meta-trained step size to score")
+    parser.add_argument("--ship", action="store_true",
+                        help="write the multiplier with the best mean validation score into the shipped file")
+    args = parser.parse_args()
+    if min(args.multipliers) <= 0:
+        parser.error("--multipliers must be positive")
+    loaded = load_pretrained(args.name)
+    setting = SCALE_SETTINGS[loaded.rule.name]
+    meta_trained = loaded.metadata.get("update_scale", {}).get("meta_trained_value", getattr(loaded.rule, setting))
+    rules = [dataclasses.replace(loaded.rule, **{setting: meta_trained * m}) for m in args.multipliers]
+    # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
+    config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
+    scores = validation_scores(rules, loaded.meta_params, config, FAMILY_SET)
+    table, means = validation_table([f"x{m:g}" for m in args.multipliers], scores, FAMILY_SET)
+    best = min(range(len(rules)), key=means.__getitem__)
+    lines = [
+        f"# The shipped `{args.name}` optimizer with its step size multiplied",
+        "",
+        f"Validation score (`{config.meta_objective}` of the mean loss, over the whole curve of "
+        f"{config.horizon} steps when `validate_on` is curve: here {config.validate_on}; lower is better) on "
+        f"{config.num_validation_problems} validation problems of each meta-training family (`--families "
+        f"{FAMILY_SET}`), with `{setting}` = {meta_trained:g} (meta-trained) times each multiplier. Produced by "
+        f"`python experiments/update_scale.py --name {args.name}`.",
+        "",
+        *table,
+        "",
+        f"Best mean: x{args.multipliers[best]:g} (`{setting}` = {getattr(rules[best], setting):g}).",
+    ]
+    print("\n".join(lines), flush=True)
+    (ROOT / "experiments" / "results" / f"update_scale_{args.name}.md").write_text("\n".join(lines) + "\n")
+    if args.ship:
+        metadata = {**loaded.metadata, "update_scale": {
+            "setting": setting, "meta_trained_value": meta_trained, "multiplier": args.multipliers[best],
+            "command": "python experiments/update_scale.py " + " ".join(sys.argv[1:]),
+            "mean_validation_scores": {f"{m:g}": mean for m, mean in zip(args.multipliers, means)}}}
+        path = save(ROOT / "learned_opt" / "pretrained" / PRETRAINED[args.name][0], rules[best], loaded.meta_params,
+                    metadata)
+        print(f"wrote {path} with {setting}={getattr(rules[best], setting):g}")
+
+
+if __name__ == "__main__":
+    main()
