@@ -344,6 +344,8 @@ from learned_opt.meta.estimators import ESTIMATORS
 from learned_opt.meta.train import VALIDATION_POINTS, adam_envelopes, make_validation_loss
 from learned_opt.tasks import MLPFamily, RandomScaling
 
+from evaluate_pretrained import task_label
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # (dataset, hidden sizes, activation, randomly scaled)
@@ -391,7 +393,7 @@ def training_families(family_set: str = "base"):
 
 def family_label(dataset: str, hidden_sizes, activation: str, scaled: bool) -> str:
     """How the result tables name a training family: "digits 32 relu randomly scaled"."""
-    return f"{dataset} {'-'.join(map(str, hidden_sizes))} {activation}" + (" randomly scaled" if scaled else "")
+    return task_label(dataset, hidden_sizes, activation) + (" randomly scaled" if scaled else "")
 
 
 def validation_scores(rules, meta_params, config: MetaTrainConfig, family_set: str) -> list[list[float]]:

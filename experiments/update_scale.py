@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--ship", action="store_true",
                         help="write the multiplier with the best mean validation score into the shipped file")
     args = parser.parse_args()
+    command = "python experiments/update_scale.py " + " ".join(sys.argv[1:])
     if min(args.multipliers) <= 0:
         parser.error("--multipliers must be positive")
     loaded = load_pretrained(args.name)
@@ -59,11 +60,11 @@ def main() -> None:
     lines = [
         f"# The shipped `{args.name}` optimizer with its step size multiplied",
         "",
-        f"Validation score (`{config.meta_objective}` of the mean loss, over the whole curve of "
-        f"{config.horizon} steps when `validate_on` is curve: here {config.validate_on}; lower is better) on "
-        f"{config.num_validation_problems} validation problems of each meta-training family (`--families "
-        f"{FAMILY_SET}`), with `{setting}` = {meta_trained:g} (meta-trained) times each multiplier. Produced by "
-        f"`python experiments/update_scale.py --name {args.name}`.",
+        f"Validation score (`{config.meta_objective}` of the mean loss "
+        f"{'averaged over the steps' if config.validate_on == 'curve' else 'at the last step'} of {config.horizon}; "
+        f"lower is better) on {config.num_validation_problems} validation problems of each meta-training family "
+        f"(`--families {FAMILY_SET}`), with `{setting}` = {meta_trained:g} (meta-trained) times each multiplier. "
+        f"Produced by `{command}`.",
         "",
         *table,
         "",
@@ -74,7 +75,7 @@ def main() -> None:
     if args.ship:
         metadata = {**loaded.metadata, "update_scale": {
             "setting": setting, "meta_trained_value": meta_trained, "multiplier": args.multipliers[best],
-            "command": "python experiments/update_scale.py " + " ".join(sys.argv[1:]),
+            "command": command,
             "mean_validation_scores": {f"{m:g}": mean for m, mean in zip(args.multipliers, means)}}}
         path = save(ROOT / "learned_opt" / "pretrained" / PRETRAINED[args.name][0], rules[best], loaded.meta_params,
                     metadata)

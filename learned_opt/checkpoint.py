@@ -189,8 +189,9 @@ PRETRAINED: dict[str, tuple[str, str]] = {
             "step number too, meta-trained on small MLP classifiers (experiments/pretrain.py)"),
     "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
               "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
-              "number too, meta-trained on small MLP classifiers "
-              "(experiments/pretrain.py), run with a 5-step warm-up chosen on validation (experiments/gated_warmup.py)"),
+              "number too, meta-trained on small MLP classifiers (experiments/pretrain.py), run with a 5-step "
+              "warm-up and 0.9 times its meta-trained step size, both chosen on validation "
+              "(experiments/gated_warmup.py, experiments/update_scale.py)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }

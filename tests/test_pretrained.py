@@ -77,3 +77,18 @@ def test_shipped_gated_warmup_is_the_one_validation_chose():
     assert "0" in scores and len(scores) > 1
     assert loaded.rule.warmup_steps == record["chosen"] == int(min(scores, key=scores.get))
     assert record["command"] == "python experiments/gated_warmup.py --ship"
+
+
+@pytest.mark.parametrize("name", [name for name in ("l2l", "gated")
+                                  if "update_scale" in load_pretrained(name).metadata])
+def test_shipped_step_size_multiplier_is_the_one_validation_chose(name):
+    """A shipped rule whose step size was chosen after meta-training (experiments/update_scale.py)
+    runs at its meta-trained step size times the multiplier with the best recorded validation
+    score, among candidates that include 1 (the step size it was meta-trained at)."""
+    loaded = load_pretrained(name)
+    record = loaded.metadata["update_scale"]
+    scores = record["mean_validation_scores"]
+    assert "1" in scores and len(scores) > 1
+    assert record["multiplier"] == float(min(scores, key=scores.get))
+    assert getattr(loaded.rule, record["setting"]) == pytest.approx(record["meta_trained_value"] * record["multiplier"])
+    assert record["command"].startswith(f"python experiments/update_scale.py --name {name}")
