@@ -233,10 +233,11 @@ against Adam's 1.801, and the digits sigmoid network at 100 steps 0.0713 against
 Nor is the twelfth again on tasks of 100 steps (`--horizon 100`), meant for the digits
 sigmoid network at 100 steps, where the twelfth is level with tuned Adam (over 30 test
 seeds, its loss on the whole training split after 100 steps is 0.0605 against Adam's 0.0601
-at learning rate 0.1, `experiments/training_split_loss.py`): its validation score, on its own
-100-step scale, rose little (best 0.3050 at step 125 against 0.3095 at the start; the others
-0.3059 to 0.3083; 18 minutes), and held out it won 8 of 10 (digits sigmoid at 100 steps 0.0692 against 0.0564, the
-three-layer mnist1d network at 300 steps 1.852 against 1.801):
+at learning rate 0.1, `experiments/training_split_loss.py`): its validation score, on its
+own 100-step scale, rose little (best 0.3050 at step 125 against 0.3095 at the start; the
+others 0.3059 to 0.3083; 18 minutes), and held out it won 8 of 10 (digits sigmoid at 100
+steps 0.0692 against 0.0564, the three-layer mnist1d network at 300 steps 1.852 against
+1.801):
 
     python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
         --init-from learned_opt/pretrained/l2l.msgpack --runs runs/pretrain_horizon100 --families broad \\
@@ -258,7 +259,8 @@ runs/update_scale/l2l_x1.2.msgpack is the file that `update_scale.py --name l2l
         --validate-on curve --meta-objective log_loss_over_adam
 
 Nor is a `gated` stage from the shipped file on tasks of 200 steps (`--horizon 200`, so that
-half of its truncations cover steps 1 to 100): no validation beat its starting point's -0.9554 (-0.9474, -0.9554, -0.9394 and -0.9400 at steps 18 to 72; 22 minutes):
+half of its truncations cover steps 1 to 100): no validation beat its starting point's
+-0.9554 (-0.9474, -0.9554, -0.9394 and -0.9400 at steps 18 to 72; 22 minutes):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --warmup-steps 5 --init-from learned_opt/pretrained/gated.msgpack \\
