@@ -429,6 +429,8 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
         rule = dataclasses.replace(rule, loss_change_decays=args.loss_change_decays)
     if args.direction_correction:
         rule = dataclasses.replace(rule, direction_correction=True)
+    if args.direction_agreement:
+        rule = dataclasses.replace(rule, direction_agreement=True)
     if args.warmup_steps:
         rule = dataclasses.replace(rule, warmup_steps=args.warmup_steps)
     if args.output_scale:
@@ -502,6 +504,10 @@ def main() -> None:
     parser.add_argument("--direction-correction", action="store_true",
                         help="gated rule only: add a learned read-out of its LSTM to the descent direction; "
                              "with --init-from a checkpoint without it, it starts at zero")
+    parser.add_argument("--direction-agreement", action="store_true",
+                        help="add the cosine of each parameter leaf's gradient with the previous step's Adam "
+                             "direction to the rules' inputs (a hypergradient); with --init-from a checkpoint "
+                             "without it, its weights start at zero")
     parser.add_argument("--warmup-steps", type=int, default=0, metavar="W",
                         help="gated rule only: scale its update by the fixed linear warm-up min(t / W, 1)")
     parser.add_argument("--output-scale", type=float, metavar="S",

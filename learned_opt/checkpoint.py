@@ -147,12 +147,20 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
     return Checkpoint(stored_rule, jax.tree.map(jnp.asarray, meta_params), json.loads(payload["metadata"]))
 
 
+def _num_appended_inputs(rule: UpdateRule, name: str) -> int:
+    """Inputs that the appended-input field `name` adds: one per entry of a tuple of
+    decays or timescales, one for a switched-on boolean."""
+    value = getattr(rule, name)
+    return int(value) if isinstance(value, bool) else len(value)
+
+
 def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
     """The meta-parameters of checkpoint `loaded` as a starting point for `rule`: the same
     architecture, or one that adds inputs the stored rule does not read, among the rule's
-    `appended_inputs` (training-step features `step_timescales`, and for the gated rule
-    `loss_change_decays`), which come last in its inputs, in that order, or read-outs it does
-    not have, among the rule's `appended_heads` (the gated rule's `direction_correction`).
+    `appended_inputs` (training-step features `step_timescales`, for the gated rule
+    `loss_change_decays`, and `direction_agreement`), which come last in its inputs, in that
+    order, or read-outs it does not have, among the rule's `appended_heads` (the gated rule's
+    `direction_correction`).
     Their new weights start at zero, so `rule` first computes exactly the stored rule's
     updates. The rule's `schedule_settings` (the direct rule's `output_scale`, the gated rule's
     `warmup_steps` and `max_learning_rate`) may differ from the stored rule's: they have no
@@ -165,13 +173,13 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
     appended = rule.appended_inputs
     added = [name for name in appended if getattr(rule, name) and not getattr(loaded.rule, name)]
     added_heads = [name for name in rule.appended_heads if getattr(rule, name) and not getattr(loaded.rule, name)]
-    without_added = {**{name: () for name in added}, **{name: False for name in added_heads}}
+    without_added = {name: type(getattr(rule, name))() for name in added + added_heads}  # () or False
     if (type(loaded.rule) is type(rule) and (added or added_heads)
             and dataclasses.replace(rule, **without_added) == loaded.rule):
         meta_params = loaded.meta_params
-        position = rule.num_features - sum(len(getattr(rule, name)) for name in appended)
+        position = rule.num_features - sum(_num_appended_inputs(rule, name) for name in appended)
         for name in appended:
-            size = len(getattr(rule, name))
+            size = _num_appended_inputs(rule, name)
             if name in added:
                 meta_params = with_new_inputs(meta_params, size, position)
             position += size

@@ -238,9 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--init-from", metavar="CHECKPOINT",
                        help="start from the meta-parameters of this checkpoint or shipped optimizer (e.g. l2l; "
-                            "same rule and options, or those plus step_timescales or, for gated, "
-                            "loss_change_decays or direction_correction=true, whose new weights start at zero) "
-                            "instead of at random: a fine-tune")
+                            "same rule and options, or those plus step_timescales, direction_agreement=true or, for "
+                            "gated, loss_change_decays or direction_correction=true, whose new weights start at "
+                            "zero) instead of at random: a fine-tune")
     train.add_argument("--seed", type=int, default=0, help="seed of meta-parameters, tasks and validation problems")
     train.add_argument("--meta-steps", type=_positive_int, default=2000, help="outer updates (one per truncation)")
     train.add_argument("--num-tasks", type=_positive_int, default=64, help="tasks per meta-step")

@@ -379,6 +379,32 @@ def test_direction_correction_extends_a_gated_checkpoint_without_changing_its_up
         checkpoint.meta_params_for(stored, checkpoint.Checkpoint(extended, meta_params, {}))
 
 
+@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
+def test_direction_agreement_extends_a_checkpoint_without_changing_its_updates(stored):
+    extended = dataclasses.replace(stored, step_timescales=(3.0,), direction_agreement=True)
+    # with the step features it already reads, and with them too
+    extended_keeping_updates(dataclasses.replace(extended, direction_agreement=False), extended, 1)
+    loaded, meta_params = extended_keeping_updates(stored, extended, 2)
+    first_layer = meta_params["params"]["lstm"]["lstm_0"]
+    assert all(np.all(np.asarray(w["kernel"][-1]) == 0) for name, w in first_layer.items() if name.startswith("i"))
+    first_layer["ii"] = {"kernel": first_layer["ii"]["kernel"].at[-1].set(0.5)}  # live once it moves
+    assert not np.allclose(some_updates(extended, meta_params)[1]["w"],
+                           some_updates(stored, loaded.meta_params)[1]["w"])
+    with pytest.raises(CheckpointError, match="direction_agreement.* may be added"):  # never taken away
+        checkpoint.meta_params_for(stored, checkpoint.Checkpoint(extended, meta_params, {}))
+
+
+def test_direction_agreement_comes_after_the_loss_change_features_of_a_gated_checkpoint():
+    stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
+                          loss_change_decays=(0.0, 0.9))
+    extended = dataclasses.replace(stored, direction_agreement=True)
+    extended_keeping_updates(stored, extended, 1)
+    # both at once onto a rule that reads neither: zero rows for the loss changes and the agreement
+    _, meta_params = extended_keeping_updates(dataclasses.replace(stored, loss_change_decays=()), extended, 3)
+    kernel = np.asarray(meta_params["params"]["lstm"]["lstm_0"]["ii"]["kernel"])
+    assert np.all(kernel[-3:] == 0) and np.any(kernel[:-3] != 0)
+
+
 # (stored rule, schedule setting, another value of it, another architecture field and value)
 SCHEDULE_SETTINGS = [
     pytest.param(lo.DirectLSTM(hidden_sizes=(6,), output_scale=0.12), "output_scale", 0.1, ("hidden_sizes", (7,)),

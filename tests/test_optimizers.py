@@ -10,6 +10,8 @@ import optax
 import pytest
 
 import learned_opt as lo
+from learned_opt.optimizers.base import leaf_agreement_feature, leaf_moment_features
+
 from conftest import LEAF_SHAPES, RULE_VARIANTS, cached_jit, make_params, optimizer, tree_allclose, tree_equal
 
 MAGNITUDES = (1e-30, 1e-10, 1.0, 1e10, 1e30)
@@ -359,7 +361,7 @@ def test_deterministic(rule_meta, variant):
     assert not np.array_equal(np.asarray(other_updates["matrix"]), np.asarray(first[0]["matrix"]))
 
 
-@pytest.mark.parametrize("name", ["direct-moments-steps", "gated-adam-direction-steps-loss"])
+@pytest.mark.parametrize("name", ["direct-moments-steps-agreement", "gated-adam-direction-steps-loss-agreement"])
 def test_step_features_make_the_update_depend_on_the_step_count(name):
     _, _, tx = optimizer(name)
     params = small_params()
@@ -375,7 +377,7 @@ def test_step_features_make_the_update_depend_on_the_step_count(name):
 
 
 def test_loss_change_features_make_the_gated_update_depend_on_the_loss_history():
-    _, _, tx = optimizer("gated-adam-direction-steps-loss")
+    _, _, tx = optimizer("gated-adam-direction-steps-loss-agreement")
     params = small_params()
     grads = grads_like(params)
     update = cached_jit(tx.update)
@@ -387,6 +389,28 @@ def test_loss_change_features_make_the_gated_update_depend_on_the_loss_history()
     steady, _ = update(grads, after_one, params, value=2.0)
     risen, _ = update(grads, after_one._replace(loss_averages=after_one.loss_averages - 1.0), params, value=2.0)
     assert not np.allclose(np.asarray(steady["matrix"]), np.asarray(risen["matrix"]))
+
+
+def test_agreement_feature_is_the_cosine_of_the_gradient_with_the_previous_adam_direction():
+    grad = jnp.array([[0.3, -2.0, 0.0], [1.0, 0.5, -0.1]])
+    next_grad = jnp.array([[1.0, 1.0, -1.0], [0.2, -3.0, 2.0]])
+    decays, second_decay = (0.9, 0.5), 0.999
+    moments = (jnp.zeros(grad.shape + (2,)), jnp.zeros(grad.shape))
+    # no previous step: zero for every coordinate
+    first = leaf_agreement_feature(grad, moments, jnp.int32(0), decays, second_decay)
+    np.testing.assert_array_equal(np.asarray(first), np.zeros(grad.shape + (1,)))
+    # after one step Adam's direction is m / sqrt(v) = sign(g) (0 where g = 0), whatever the decays
+    _, moments = leaf_moment_features(grad, moments, jnp.int32(0), decays, second_decay)
+    feature = np.asarray(leaf_agreement_feature(next_grad, moments, jnp.int32(1), decays, second_decay))
+    previous, g = np.sign(np.asarray(grad)).ravel(), np.asarray(next_grad).ravel()
+    assert feature.shape == grad.shape + (1,)
+    np.testing.assert_allclose(feature, g @ previous / np.linalg.norm(g) / np.linalg.norm(previous), rtol=1e-5)
+
+
+@pytest.mark.parametrize("rule_type", [lo.DirectLSTM, lo.GatedLSTM])
+def test_direction_agreement_needs_momentum(rule_type):
+    with pytest.raises(ValueError, match="direction_agreement needs at least one of momentum_decays"):
+        rule_type(direction_agreement=True)
 
 
 @pytest.mark.parametrize("decays", [(1.0,), (0.5, -0.1)])

@@ -8,7 +8,12 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from learned_opt.features import accumulate_moments, normalized_moment_features, step_features
+from learned_opt.features import (
+    accumulate_moments,
+    direction_agreement,
+    normalized_moment_features,
+    step_features,
+)
 
 PyTree = Any
 MetaParams = Any
@@ -170,3 +175,13 @@ def leaf_step_features(step: jnp.ndarray, step_timescales: tuple[float, ...], sh
     if not step_timescales:
         return None
     return jnp.broadcast_to(step_features(step + 1, step_timescales), tuple(shape) + (len(step_timescales),))
+
+
+def leaf_agreement_feature(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay):
+    """For one parameter leaf, before its moments advance: `features.direction_agreement`
+    of the gradient with the previous step's Adam direction (the momentum at the first of
+    `momentum_decays` over the RMS, `step` steps into the moments `moment_leaves`),
+    broadcast to every coordinate, shape ``grad.shape + (1,)``."""
+    first, second = moment_leaves
+    previous = normalized_moment_features(first, second, step, grad, momentum_decays, second_moment_decay)[..., 0]
+    return jnp.broadcast_to(direction_agreement(grad, previous), tuple(grad.shape) + (1,))

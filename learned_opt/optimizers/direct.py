@@ -12,6 +12,7 @@ from learned_opt.networks import DirectUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
     checked_momentum_decays,
     checked_step_timescales,
+    leaf_agreement_feature,
     leaf_moment_features,
     leaf_step_features,
     map_leaves_with_lstm,
@@ -55,6 +56,11 @@ class DirectLSTM:
     `step_timescales` (empty by default) adds the training-step features tanh(t / s) for
     each timescale s (`features.step_features`): a learned schedule.
 
+    `direction_agreement` (off by default; needs `momentum_decays`) adds the cosine, over
+    the coordinates of each parameter leaf, between g_t and the previous step's Adam
+    direction at the first momentum decay (`features.direction_agreement`, Baydin et al.
+    2018's hypergradient, normalised): whether the last steps fell short or overshot.
+
     `output_scale` has no meta-parameters, so meta-parameters trained with one run with any
     other (`checkpoint.meta_params_for`): a step-size multiplier that can be chosen after
     meta-training (experiments/update_scale.py).
@@ -66,11 +72,12 @@ class DirectLSTM:
     momentum_decays: tuple[float, ...] = ()
     second_moment_decay: float = 0.999
     step_timescales: tuple[float, ...] = ()
+    direction_agreement: bool = False
 
     name: ClassVar[str] = "direct"
     needs_params: ClassVar[bool] = False
     needs_value: ClassVar[bool] = False
-    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales",)
+    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "direction_agreement")
     appended_heads: ClassVar[tuple[str, ...]] = ()
     schedule_settings: ClassVar[tuple[str, ...]] = ("output_scale",)
 
@@ -84,11 +91,15 @@ class DirectLSTM:
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
         object.__setattr__(self, "step_timescales", checked_step_timescales(self.step_timescales))
+        if self.direction_agreement and not self.momentum_decays:
+            raise ValueError("direction_agreement needs at least one of momentum_decays")
 
     @property
     def num_features(self) -> int:
-        """Inputs per coordinate: log-and-sign of g, the normalised moments, then the step features."""
-        return 2 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
+        """Inputs per coordinate: log-and-sign of g, the normalised moments, the step features,
+        then the direction agreement."""
+        return (2 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
+                + int(self.direction_agreement))
 
     def network(self) -> DirectUpdateNetwork:
         return DirectUpdateNetwork(self.hidden_sizes, self.output_scale)
@@ -112,10 +123,12 @@ class DirectLSTM:
 
         def leaf_update(grad, carries, *moment_leaves):
             features = log_and_sign(grad, self.preprocess_p)
+            agreement = (leaf_agreement_feature(grad, moment_leaves, state.step, self.momentum_decays,
+                                                self.second_moment_decay) if self.direction_agreement else None)
             moment_features, moment_leaves = leaf_moment_features(
                 grad, moment_leaves, state.step, self.momentum_decays, self.second_moment_decay
             )
-            extras = (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape))
+            extras = (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape), agreement)
             features = jnp.concatenate([features, *(extra for extra in extras if extra is not None)], axis=-1)
             carries, update = network.apply(meta_params, carries, features)
             return carries, update.astype(grad.dtype), *moment_leaves

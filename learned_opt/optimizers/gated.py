@@ -15,6 +15,7 @@ from learned_opt.optimizers.base import (
     checked_decays,
     checked_momentum_decays,
     checked_step_timescales,
+    leaf_agreement_feature,
     leaf_moment_features,
     leaf_step_features,
     map_leaves_with_lstm,
@@ -97,6 +98,12 @@ class GatedLSTM:
     (`features.loss_change_features`; beta = 0 compares with the last step's loss), with
     which the input gate can shrink as soon as a step overshoots and raises the loss.
 
+    `direction_agreement` (off by default; needs `momentum_decays`) adds to x_t the cosine,
+    over the coordinates of each parameter leaf, between the gradient g_t and the previous
+    step's Adam direction (`features.direction_agreement`, Baydin et al. 2018's
+    hypergradient, normalised): with it the input gate can grow while the steps fall short
+    and shrink when they overshoot, a step size that follows the task.
+
     `direction_correction` (off by default) adds a learned term to the descent direction d_t
     (-grad_t or Adam's), a linear read-out of the first LSTM's output:
 
@@ -130,11 +137,12 @@ class GatedLSTM:
     loss_change_decays: tuple[float, ...] = ()
     direction_correction: bool = False
     warmup_steps: int = 0
+    direction_agreement: bool = False
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
     needs_value: ClassVar[bool] = True
-    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays")
+    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays", "direction_agreement")
     appended_heads: ClassVar[tuple[str, ...]] = ("direction_correction",)
     schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps", "max_learning_rate")
 
@@ -156,13 +164,15 @@ class GatedLSTM:
             raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
         if self.descent_direction == "normalized_momentum" and not self.momentum_decays:
             raise ValueError('descent_direction="normalized_momentum" needs at least one of momentum_decays')
+        if self.direction_agreement and not self.momentum_decays:
+            raise ValueError("direction_agreement needs at least one of momentum_decays")
 
     @property
     def num_features(self) -> int:
         """LSTM inputs per coordinate: log-and-sign of g and of the loss, the normalised
-        moments, the step features, then the loss-change features."""
+        moments, the step features, the loss-change features, then the direction agreement."""
         return (4 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
-                + len(self.loss_change_decays))
+                + len(self.loss_change_decays) + int(self.direction_agreement))
 
     @property
     def initial_learning_rate(self) -> float:
@@ -205,12 +215,14 @@ class GatedLSTM:
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
             grad32 = grad.astype(jnp.float32)
             theta32 = theta.astype(jnp.float32)
+            agreement = (leaf_agreement_feature(grad32, moment_leaves, state.step, self.momentum_decays,
+                                                self.second_moment_decay) if self.direction_agreement else None)
             moment_features, moment_leaves = leaf_moment_features(
                 grad32, moment_leaves, state.step, self.momentum_decays, self.second_moment_decay
             )
             features = [log_and_sign(grad32, self.preprocess_p), jnp.broadcast_to(loss_features, grad.shape + (2,))]
             step_features = leaf_step_features(state.step, self.step_timescales, grad.shape)
-            for extra in (moment_features, step_features, loss_changes):
+            for extra in (moment_features, step_features, loss_changes, agreement):
                 if extra is not None:
                     features.append(jnp.broadcast_to(extra, grad.shape + extra.shape[-1:]))
             carries, forget, input_gate, correction = network.apply(
