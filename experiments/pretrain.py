@@ -258,6 +258,15 @@ runs/update_scale/l2l_x1.2.msgpack is the file that `update_scale.py --name l2l
         --horizon 400 --meta-lr 1e-4 --meta-steps 150 --validate-every 25 --validation-problems 48 \\
         --validate-on curve --meta-objective log_loss_over_adam
 
+Nor is the twelfth with the direction agreement added (`--direction-agreement`, zero weights
+at the start): its validation score hardly moved (0.2727 at the start, 0.2725 at step 25,
+when it was stopped; 20 minutes):
+
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 --direction-agreement \\
+        --init-from learned_opt/pretrained/l2l.msgpack --runs runs/pretrain_agreement --families broad \\
+        --horizon 400 --meta-lr 1e-4 --meta-steps 150 --validate-every 25 --validation-problems 48 \\
+        --validate-on curve --meta-objective log_loss_over_adam
+
 Nor is a `gated` stage from the shipped file on tasks of 200 steps (`--horizon 200`, so that
 half of its truncations cover steps 1 to 100): no validation beat its starting point's
 -0.9554 (-0.9474, -0.9554, -0.9394 and -0.9400 at steps 18 to 72; 22 minutes):
@@ -293,6 +302,19 @@ steps 0.0678 against 0.0564; the tanh network on digits at 300 steps 0.087 ± 0.
         --runs runs/pretrain_horizon100_then400 --families broad --horizon 400 --truncation 100 --remat \\
         --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 36 \\
         --validate-every 18 --validation-problems 48 --validate-on curve
+
+Nor is a `gated` stage from the shipped file that adds the direction agreement
+(`--direction-agreement`: each parameter leaf's cosine of the gradient with the previous
+Adam direction, a normalised hypergradient of the step size, zero weights at the start),
+meant to let the input gate follow the task (experiments/direction_agreement.py): its
+validation score only fell (-1.545 at the start, -1.528 at step 18, -1.436 at step 36,
+when it was stopped; 9 minutes):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --direction-agreement --warmup-steps 5 \\
+        --init-from learned_opt/pretrained/gated.msgpack --runs runs/pretrain_agreement --families broad \\
+        --horizon 400 --truncation 100 --remat --second-order --normalize-meta-gradient --num-tasks 16 \\
+        --meta-lr 3e-4 --meta-steps 72 --validate-every 18 --validation-problems 48 --validate-on curve
 
 Another `gated` stage, on the broad family set without new inputs, was stopped after 300
 meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was

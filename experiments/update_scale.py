@@ -1,6 +1,8 @@
-"""Choose a shipped optimizer's step-size multiplier on validation, after meta-training.
+"""Choose a shipped optimizer's step-size multiplier, or its agreement gain, on validation,
+after meta-training.
 
     python experiments/update_scale.py --name l2l [--multipliers 0.9 1 1.1 1.2 1.3] [--ship]
+    python experiments/update_scale.py --name gated --agreement-gains 0 1 2 4 [--ship]
 
 Meta-training takes its meta-gradients over truncations of 25 or 100 steps of 400-step
 tasks, and a meta-gradient that sees only a short stretch of training can favour steps
@@ -13,10 +15,18 @@ meta-training families' validation problems by the score that selected its last
 meta-training stage (the settings in the file's metadata: 48 problems a family, 400 steps,
 the whole loss curve). The held-out tasks of `evaluate_pretrained.py` play no part.
 
-Writes experiments/results/update_scale_NAME.md. With `--ship`, the multiplier with the
-best mean score goes into learned_opt/pretrained/NAME.msgpack (the meta-parameters stay as
-they were; the metadata records the scores and this command). Multipliers apply to the
-meta-trained value, which the metadata keeps, so running it again starts from the same point.
+With `--agreement-gains`, the candidates are instead the shipped rule (at its shipped step
+size) with each `agreement_gain` (`base.agreement_scaled`: each parameter leaf's step times
+exp(gain * a_t), a_t the moving average, decay `agreement_decay` = 0.9, of the cosine of its
+gradient with its last update, a hypergradient that lengthens the steps on a task where they
+keep falling short, as on the digits sigmoid network, and shortens them where they
+overshoot), scored the same way.
+
+Writes experiments/results/update_scale_NAME.md (update_scale_NAME_agreement.md with
+`--agreement-gains`). With `--ship`, the candidate with the best mean score goes into
+learned_opt/pretrained/NAME.msgpack (the meta-parameters stay as they were; the metadata
+records the scores and this command). Multipliers apply to the meta-trained value, which
+the metadata keeps, so running it again starts from the same point.
 """
 
 from __future__ import annotations
@@ -42,41 +52,57 @@ def main() -> None:
     parser.add_argument("--name", required=True, choices=list(RULES), help="shipped optimizer")
     parser.add_argument("--multipliers", type=float, nargs="+", default=[0.9, 1.0, 1.1, 1.2, 1.3],
                         help="factors of the meta-trained step size to score")
+    parser.add_argument("--agreement-gains", type=float, nargs="+", metavar="GAIN",
+                        help="score these agreement gains at the shipped step size instead of multipliers")
     parser.add_argument("--ship", action="store_true",
-                        help="write the multiplier with the best mean validation score into the shipped file")
+                        help="write the candidate with the best mean validation score into the shipped file")
     args = parser.parse_args()
     command = "python experiments/update_scale.py " + " ".join(sys.argv[1:])
     if min(args.multipliers) <= 0:
         parser.error("--multipliers must be positive")
+    if args.agreement_gains is not None and min(args.agreement_gains) < 0:
+        parser.error("--agreement-gains must be non-negative")
     loaded = load_pretrained(args.name)
-    setting = SCALE_SETTINGS[loaded.rule.name]
-    meta_trained = loaded.metadata.get("update_scale", {}).get("meta_trained_value", getattr(loaded.rule, setting))
-    rules = [dataclasses.replace(loaded.rule, **{setting: meta_trained * m}) for m in args.multipliers]
+    if args.agreement_gains is None:
+        setting = SCALE_SETTINGS[loaded.rule.name]
+        meta_trained = loaded.metadata.get("update_scale", {}).get("meta_trained_value",
+                                                                   getattr(loaded.rule, setting))
+        values, labels = args.multipliers, [f"x{m:g}" for m in args.multipliers]
+        rules = [dataclasses.replace(loaded.rule, **{setting: meta_trained * m}) for m in values]
+        title, record_key, chosen_key, suffix = "with its step size multiplied", "update_scale", "multiplier", ""
+        candidates = f"with `{setting}` = {meta_trained:g} (meta-trained) times each multiplier"
+        record = {"setting": setting, "meta_trained_value": meta_trained}
+    else:
+        setting, values = "agreement_gain", args.agreement_gains
+        labels = [f"gain {g:g}" for g in values]
+        rules = [dataclasses.replace(loaded.rule, agreement_gain=g) for g in values]
+        title, record_key, chosen_key, suffix = "with agreement-scaled steps", "agreement_scaling", "gain", "_agreement"
+        candidates = (f"with `agreement_gain` = each gain (`agreement_decay` = {loaded.rule.agreement_decay:g}) "
+                      "at the shipped step size")
+        record = {"setting": setting, "agreement_decay": loaded.rule.agreement_decay}
     # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
     config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
     scores = validation_scores(rules, loaded.meta_params, config, FAMILY_SET)
-    table, means = validation_table([f"x{m:g}" for m in args.multipliers], scores, FAMILY_SET)
+    table, means = validation_table(labels, scores, FAMILY_SET)
     best = min(range(len(rules)), key=means.__getitem__)
     lines = [
-        f"# The shipped `{args.name}` optimizer with its step size multiplied",
+        f"# The shipped `{args.name}` optimizer {title}",
         "",
         f"Validation score (`{config.meta_objective}` of the mean loss "
         f"{'averaged over the steps' if config.validate_on == 'curve' else 'at the last step'} of {config.horizon}; "
         f"lower is better) on {config.num_validation_problems} validation problems of each meta-training family "
-        f"(`--families {FAMILY_SET}`), with `{setting}` = {meta_trained:g} (meta-trained) times each multiplier. "
-        f"Produced by `{command}`.",
+        f"(`--families {FAMILY_SET}`), {candidates}. Produced by `{command}`.",
         "",
         *table,
         "",
-        f"Best mean: x{args.multipliers[best]:g} (`{setting}` = {getattr(rules[best], setting):g}).",
+        f"Best mean: {labels[best]} (`{setting}` = {getattr(rules[best], setting):g}).",
     ]
     print("\n".join(lines), flush=True)
-    (ROOT / "experiments" / "results" / f"update_scale_{args.name}.md").write_text("\n".join(lines) + "\n")
+    (ROOT / "experiments" / "results" / f"update_scale_{args.name}{suffix}.md").write_text("\n".join(lines) + "\n")
     if args.ship:
-        metadata = {**loaded.metadata, "update_scale": {
-            "setting": setting, "meta_trained_value": meta_trained, "multiplier": args.multipliers[best],
-            "command": command,
-            "mean_validation_scores": {f"{m:g}": mean for m, mean in zip(args.multipliers, means)}}}
+        metadata = {**loaded.metadata, record_key: {
+            **record, chosen_key: values[best],
+            "command": command, "mean_validation_scores": {f"{v:g}": mean for v, mean in zip(values, means)}}}
         path = save(ROOT / "learned_opt" / "pretrained" / PRETRAINED[args.name][0], rules[best], loaded.meta_params,
                     metadata)
         print(f"wrote {path} with {setting}={getattr(rules[best], setting):g}")

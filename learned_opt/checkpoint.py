@@ -194,12 +194,13 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
 # name -> (file under learned_opt/pretrained/, one-line description)
 PRETRAINED: dict[str, tuple[str, str]] = {
     "l2l": ("l2l.msgpack", "direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the "
-            "step number too, meta-trained on small MLP classifiers (experiments/pretrain.py)"),
+            "step number too, meta-trained on small MLP classifiers (experiments/pretrain.py), run with "
+            "agreement-scaled steps (gain 4, chosen on validation by experiments/update_scale.py)"),
     "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
               "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
               "number too, meta-trained on small MLP classifiers (experiments/pretrain.py), run with a 5-step "
-              "warm-up and 0.9 times its meta-trained step size, both chosen on validation "
-              "(experiments/gated_warmup.py, experiments/update_scale.py)"),
+              "warm-up, 0.9 times its meta-trained step size and agreement-scaled steps (gain 2), all chosen on "
+              "validation (experiments/gated_warmup.py, experiments/update_scale.py)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }

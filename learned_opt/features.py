@@ -147,12 +147,13 @@ def direction_agreement(grad: jnp.ndarray, direction: jnp.ndarray) -> jnp.ndarra
     With theta_t = theta_{t-1} - alpha d_{t-1}, d f(theta_t) / d alpha = -<g_t, d_{t-1}>:
     its cosine is the normalised hypergradient of Baydin et al. 2018 ("Online learning rate
     adaptation with hypergradient descent", Sec. 2), positive when the last step fell short
-    (a longer one would have lowered the loss more) and negative when it overshot. A coordinate-wise rule cannot compute it from its own coordinate; read by
-    every coordinate of the leaf, like the tensor-level inputs of Metz et al. 2020 ("Tasks,
-    stability, architecture, and compute"), it lets a learned rule set its step size by the
-    task: Adam at learning rate 0.03 meets cosines near +0.2 on the digits sigmoid network,
-    which wants 0.1, and near or below 0 on ReLU networks. A float32 scalar in [-1, 1],
-    finite and differentiable for finite inputs.
+    (a longer one would have lowered the loss more) and negative when it overshot. A
+    coordinate-wise rule cannot compute it from its own coordinate; read by every coordinate
+    of the leaf, like the tensor-level inputs of Metz et al. 2020 ("Tasks, stability,
+    architecture, and compute"), it lets a learned rule set its step size by the task: Adam
+    at learning rate 0.03 meets cosines near +0.2 on the digits sigmoid network, which wants
+    0.1, and near or below 0 on ReLU networks (experiments/direction_agreement.py). A float32
+    scalar in [-1, 1], finite and differentiable for finite inputs.
     """
     g = _unit_scaled(grad)
     d = _unit_scaled(direction)

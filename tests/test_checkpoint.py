@@ -414,6 +414,10 @@ SCHEDULE_SETTINGS = [
     pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
                               max_learning_rate=1.2), "max_learning_rate", 1.0, ("hidden_size", 6),
                  id="gated-max-learning-rate"),
+    pytest.param(lo.DirectLSTM(hidden_sizes=(6,), agreement_gain=2.0), "agreement_gain", 0.0, ("hidden_sizes", (7,)),
+                 id="direct-agreement-gain"),
+    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum"),
+                 "agreement_gain", 3.0, ("hidden_size", 6), id="gated-agreement-gain"),
 ]
 
 

@@ -92,3 +92,18 @@ def test_shipped_step_size_multiplier_is_the_one_validation_chose(name):
     assert record["multiplier"] == float(min(scores, key=scores.get))
     assert getattr(loaded.rule, record["setting"]) == pytest.approx(record["meta_trained_value"] * record["multiplier"])
     assert record["command"].startswith(f"python experiments/update_scale.py --name {name}")
+
+
+@pytest.mark.parametrize("name", [name for name in ("l2l", "gated")
+                                  if "agreement_scaling" in load_pretrained(name).metadata])
+def test_shipped_agreement_gain_is_the_one_validation_chose(name):
+    """A shipped rule whose agreement gain was chosen after meta-training (experiments/
+    update_scale.py --agreement-gains) runs with the gain of the best recorded validation
+    score, among candidates that include 0 (no agreement scaling, as it was meta-trained)."""
+    loaded = load_pretrained(name)
+    record = loaded.metadata["agreement_scaling"]
+    scores = record["mean_validation_scores"]
+    assert "0" in scores and len(scores) > 1
+    assert record["gain"] == float(min(scores, key=scores.get))
+    assert loaded.rule.agreement_gain == record["gain"] and loaded.rule.agreement_decay == record["agreement_decay"]
+    assert record["command"].startswith(f"python experiments/update_scale.py --name {name} --agreement-gains")

@@ -185,3 +185,53 @@ def leaf_agreement_feature(grad, moment_leaves: tuple, step, momentum_decays, se
     first, second = moment_leaves
     previous = normalized_moment_features(first, second, step, grad, momentum_decays, second_moment_decay)[..., 0]
     return jnp.broadcast_to(direction_agreement(grad, previous), tuple(grad.shape) + (1,))
+
+
+class AgreementState(NamedTuple):
+    """What `agreement_scaled` carries between steps: per parameter leaf, the moving average
+    of the agreement cosine (a scalar) and the update of the last step (shaped like the leaf)."""
+
+    averages: PyTree
+    previous_update: PyTree
+
+
+def checked_agreement_scaling(gain: float, decay: float) -> tuple[float, float]:
+    """(gain, decay) as floats; ValueError unless gain >= 0 and decay lies in [0, 1)."""
+    if not gain >= 0:
+        raise ValueError(f"agreement_gain must be non-negative, got {gain}")
+    return float(gain), checked_decays((decay,), "agreement_decay")[0]
+
+
+def zero_agreement_state(params: PyTree, gain: float) -> AgreementState | None:
+    """The state of `agreement_scaled` before the first step; None when `gain` is 0 (off)."""
+    if gain == 0:
+        return None
+    return AgreementState(averages=jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params),
+                          previous_update=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), jnp.float32), params))
+
+
+def agreement_scaled(updates: PyTree, grads: PyTree, state: AgreementState | None, gain: float, decay: float):
+    """A rule's updates with each parameter leaf's step scaled by how its gradient agrees
+    with that leaf's last update, and the new `AgreementState` (the updates unchanged and
+    None when `state` is None):
+
+        c_t = cos(g_t, -u_{t-1})                         (features.direction_agreement)
+        a_t = decay a_{t-1} + (1 - decay) c_t            (a_0 = 0)
+        u_t = exp(gain a_t) * rule update_t
+
+    Since u_{t-1} carries the last factor, <g_t, u_{t-1}> is the derivative of f(theta_t)
+    in the log of that factor: the hypergradient of Baydin et al. 2018 ("Online learning
+    rate adaptation with hypergradient descent"), normalised to a cosine and averaged, so
+    that the factor follows the task (longer steps while they keep falling short, shorter
+    once they overshoot) but stays within [e^-gain, e^gain] and returns to 1 where the
+    agreement averages out, instead of drifting as the accumulated hypergradient does.
+    """
+    if state is None:
+        return updates, None
+    averages = jax.tree.map(lambda average, grad, previous: decay * average
+                            + (1.0 - decay) * direction_agreement(grad, -previous),
+                            state.averages, grads, state.previous_update)
+    scaled = jax.tree.map(lambda update, average: (jnp.exp(gain * average) * update).astype(update.dtype),
+                          updates, averages)
+    previous = jax.tree.map(lambda update: update.astype(jnp.float32), scaled)
+    return scaled, AgreementState(averages, previous)

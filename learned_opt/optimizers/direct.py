@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from learned_opt.features import log_and_sign
 from learned_opt.networks import DirectUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
+    agreement_scaled,
+    checked_agreement_scaling,
     checked_momentum_decays,
     checked_step_timescales,
     leaf_agreement_feature,
@@ -19,6 +21,7 @@ from learned_opt.optimizers.base import (
     moment_trees,
     num_moment_features,
     updated_moment_state,
+    zero_agreement_state,
     zero_lstm_state,
     zero_moment_state,
 )
@@ -27,10 +30,12 @@ from learned_opt.optimizers.base import (
 class DirectLSTMState(NamedTuple):
     """Per-coordinate LSTM states (per layer, (cell, hidden) pytrees shaped like the
     parameters with a trailing hidden axis), the gradient moments (a `MomentState`, or None
-    without `momentum_decays`), the number of steps taken and the skip count."""
+    without `momentum_decays`), the `AgreementState` of `agreement_gain` (or None without
+    it), the number of steps taken and the skip count."""
 
     lstm: Any
     moments: Any
+    agreement: Any
     step: jnp.ndarray
     skipped: jnp.ndarray
 
@@ -63,7 +68,10 @@ class DirectLSTM:
 
     `output_scale` has no meta-parameters, so meta-parameters trained with one run with any
     other (`checkpoint.meta_params_for`): a step-size multiplier that can be chosen after
-    meta-training (experiments/update_scale.py).
+    meta-training (experiments/update_scale.py). Nor have `agreement_gain` (0, off, by
+    default) and `agreement_decay`, which scale each parameter leaf's update by
+    exp(gain * a_t), a_t the moving average of the cosine of its gradient with its last
+    update (`base.agreement_scaled`, a bounded hypergradient step size).
     """
 
     hidden_sizes: tuple[int, ...] = (20, 20)
@@ -73,13 +81,15 @@ class DirectLSTM:
     second_moment_decay: float = 0.999
     step_timescales: tuple[float, ...] = ()
     direction_agreement: bool = False
+    agreement_gain: float = 0.0
+    agreement_decay: float = 0.9
 
     name: ClassVar[str] = "direct"
     needs_params: ClassVar[bool] = False
     needs_value: ClassVar[bool] = False
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "direction_agreement")
     appended_heads: ClassVar[tuple[str, ...]] = ()
-    schedule_settings: ClassVar[tuple[str, ...]] = ("output_scale",)
+    schedule_settings: ClassVar[tuple[str, ...]] = ("output_scale", "agreement_gain", "agreement_decay")
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -93,6 +103,9 @@ class DirectLSTM:
         object.__setattr__(self, "step_timescales", checked_step_timescales(self.step_timescales))
         if self.direction_agreement and not self.momentum_decays:
             raise ValueError("direction_agreement needs at least one of momentum_decays")
+        gain, decay = checked_agreement_scaling(self.agreement_gain, self.agreement_decay)
+        object.__setattr__(self, "agreement_gain", gain)
+        object.__setattr__(self, "agreement_decay", decay)
 
     @property
     def num_features(self) -> int:
@@ -112,6 +125,7 @@ class DirectLSTM:
         return DirectLSTMState(
             lstm=zero_lstm_state(params, self.hidden_sizes),
             moments=zero_moment_state(params, len(self.momentum_decays)),
+            agreement=zero_agreement_state(params, self.agreement_gain),
             step=jnp.zeros((), jnp.int32),
             skipped=jnp.zeros((), jnp.int32),
         )
@@ -136,5 +150,7 @@ class DirectLSTM:
         (updates, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 1 + len(moments), state.lstm, grads, *moments
         )
+        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
+                                              self.agreement_decay)
         return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments),
-                                       step=state.step + 1)
+                                       agreement=agreement, step=state.step + 1)

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 from learned_opt.features import accumulate_log_loss, log_and_sign, loss_change_features
 from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
 from learned_opt.optimizers.base import (
+    agreement_scaled,
+    checked_agreement_scaling,
     checked_decays,
     checked_momentum_decays,
     checked_step_timescales,
@@ -22,6 +24,7 @@ from learned_opt.optimizers.base import (
     moment_trees,
     num_moment_features,
     updated_moment_state,
+    zero_agreement_state,
     zero_lstm_state,
     zero_moment_state,
 )
@@ -34,12 +37,14 @@ class GatedLSTMState(NamedTuple):
     float32 pytrees shaped like the parameters, kept for inspection and fed back as
     f_{t-1}, i_{t-1}. `moments` is a `MomentState`, or None without `momentum_decays`;
     `loss_averages` the moving averages of the log loss, one per `loss_change_decays`
-    (shape (0,) without them); `step` counts the steps taken."""
+    (shape (0,) without them); `agreement` the `AgreementState` of `agreement_gain` (None
+    without it); `step` counts the steps taken."""
 
     lstm: Any
     forget: Any
     input: Any
     moments: Any
+    agreement: Any
     loss_averages: jnp.ndarray
     step: jnp.ndarray
     skipped: jnp.ndarray
@@ -122,6 +127,10 @@ class GatedLSTM:
     ones that can leave its ReLUs dead or its sigmoids saturated, for good. The gates fed
     back and kept in the state are those before the warm-up. It has no meta-parameters, so
     a checkpoint meta-trained with one W runs with any other (`checkpoint.meta_params_for`).
+    Nor have `agreement_gain` (0, off, by default) and `agreement_decay`, which scale each
+    parameter leaf's update by exp(gain * a_t), a_t the moving average of the cosine of its
+    gradient with its last update (`base.agreement_scaled`, a bounded hypergradient step size
+    on top of the input gate's).
     """
 
     hidden_size: int = 20
@@ -138,13 +147,16 @@ class GatedLSTM:
     direction_correction: bool = False
     warmup_steps: int = 0
     direction_agreement: bool = False
+    agreement_gain: float = 0.0
+    agreement_decay: float = 0.9
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
     needs_value: ClassVar[bool] = True
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays", "direction_agreement")
     appended_heads: ClassVar[tuple[str, ...]] = ("direction_correction",)
-    schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps", "max_learning_rate")
+    schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps", "max_learning_rate", "agreement_gain",
+                                                    "agreement_decay")
 
     def __post_init__(self):
         if self.hidden_size < 1:
@@ -166,6 +178,9 @@ class GatedLSTM:
             raise ValueError('descent_direction="normalized_momentum" needs at least one of momentum_decays')
         if self.direction_agreement and not self.momentum_decays:
             raise ValueError("direction_agreement needs at least one of momentum_decays")
+        gain, decay = checked_agreement_scaling(self.agreement_gain, self.agreement_decay)
+        object.__setattr__(self, "agreement_gain", gain)
+        object.__setattr__(self, "agreement_decay", decay)
 
     @property
     def num_features(self) -> int:
@@ -199,6 +214,7 @@ class GatedLSTM:
             forget=full(_sigmoid(self.forget_bias_init)),
             input=full(self.initial_learning_rate),
             moments=zero_moment_state(params, len(self.momentum_decays)),
+            agreement=zero_agreement_state(params, self.agreement_gain),
             loss_averages=jnp.zeros((len(self.loss_change_decays),), jnp.float32),
             step=jnp.zeros((), jnp.int32),
             skipped=jnp.zeros((), jnp.int32),
@@ -237,9 +253,11 @@ class GatedLSTM:
         (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
         )
+        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
+                                              self.agreement_decay)
         return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
                                        moments=updated_moment_state(state.moments, new_moments),
-                                       loss_averages=accumulate_log_loss(state.loss_averages, value,
+                                       agreement=agreement, loss_averages=accumulate_log_loss(state.loss_averages, value,
                                                                          self.loss_change_decays),
                                        step=state.step + 1)
 
