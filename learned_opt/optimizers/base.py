@@ -183,7 +183,9 @@ def leaf_agreement_feature(grad, moment_leaves: tuple, step, momentum_decays, se
     `momentum_decays` over the RMS, `step` steps into the moments `moment_leaves`),
     broadcast to every coordinate, shape ``grad.shape + (1,)``."""
     first, second = moment_leaves
-    previous = normalized_moment_features(first, second, step, grad, momentum_decays, second_moment_decay)[..., 0]
+    # only the first momentum is read: normalise it alone, not every decay's
+    previous = normalized_moment_features(first[..., :1], second, step, grad, momentum_decays[:1],
+                                          second_moment_decay)[..., 0]
     return jnp.broadcast_to(direction_agreement(grad, previous), tuple(grad.shape) + (1,))
 
 

@@ -257,7 +257,8 @@ class GatedLSTM:
                                               self.agreement_decay)
         return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
                                        moments=updated_moment_state(state.moments, new_moments),
-                                       agreement=agreement, loss_averages=accumulate_log_loss(state.loss_averages, value,
+                                       agreement=agreement,
+                                       loss_averages=accumulate_log_loss(state.loss_averages, value,
                                                                          self.loss_change_decays),
                                        step=state.step + 1)
 
