@@ -3,7 +3,7 @@
     python experiments/gated_warmup.py [--ship]
 
 Runs the shipped `gated` meta-parameters on the held-out MLP tasks of
-`evaluate_pretrained.py` (same 10 test seeds) with its whole update scaled by a linear
+`evaluate_pretrained.py` (10 seeds of its test split) with its whole update scaled by a linear
 warm-up from 0 to 1 over W steps (the rule's `warmup_steps`; W = 0 is none), and counts the
 runs that end stalled near chance loss (log 10 ~ 2.30; above 2.25 at step 300). It also
 scores each warm-up on the meta-training families' validation problems, family by family,
@@ -44,7 +44,7 @@ def main() -> None:
     lines = [
         "# The shipped `gated` optimizer with a fixed warm-up",
         "",
-        "Mean training loss over the 10 test seeds of `evaluate_pretrained.py`; stalled: runs above "
+        "Mean training loss over 10 test seeds (`evaluate_pretrained.py --num-problems 10`); stalled: runs above "
         f"{STALLED_LOSS} at step {NUM_STEPS}. Produced by `python experiments/gated_warmup.py`.",
         "",
         "| task | warm-up steps | loss at 100 | loss at 300 | stalled |",

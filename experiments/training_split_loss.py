@@ -8,10 +8,10 @@ training split after the last step rather than on the last minibatch.
 parameters on one minibatch of 128 examples, a noisy estimate of the training loss: on the
 digits sigmoid network the mean over 10 seeds moves by about 0.01 from one step to the next
 around step 100. This script runs `--seeds` problems of the test split (with 10, those of
-`evaluate_pretrained.py`) and prints, for each optimizer and step count, the mean over
-seeds of f(theta_T) on every training example, with Adam at each of `--learning-rates` on
-the test and the tuning problems (the tuning column is what a learning-rate choice would
-see).
+`evaluate_pretrained.py --num-problems 10`) and prints, for each optimizer and step count,
+the mean over seeds of f(theta_T) on every training example, with Adam at each of
+`--learning-rates` on the test and the tuning problems (the tuning column is what a
+learning-rate choice would see).
 """
 
 from __future__ import annotations
