@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from learned_opt.features import direction_agreement
-from learned_opt.meta.unroll import init_inner_state
+from learned_opt.meta.unroll import init_inner_state, unroll
 from learned_opt.tasks import MLPFamily
 from learned_opt.tasks.base import sample_problems
 
@@ -28,29 +28,36 @@ from evaluate_pretrained import HELD_OUT, task_label
 REPORTED_STEPS = (1, 2, 5, 10, 20, 30, 45, 59)
 
 
+def with_agreement_record(tx: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+    """`tx` unchanged, its state extended by its last update u_t and, per parameter leaf, the
+    cosine cos(g_t, -u_{t-1}) of the step it last took (zeros before the first step)."""
+
+    def init(params):
+        return tx.init(params), jax.tree.map(jnp.zeros_like, params), jnp.zeros(len(jax.tree.leaves(params)))
+
+    def update(grads, state, params=None, **extra_args):
+        inner, previous_update, _ = state
+        cosines = jnp.stack([direction_agreement(g, -u) for g, u in
+                             zip(jax.tree.leaves(grads), jax.tree.leaves(previous_update))])
+        updates, inner = tx.update(grads, inner, params)
+        return updates, (inner, updates, cosines)
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
 def agreement_curves(family: MLPFamily, learning_rate: float, num_problems: int, num_steps: int) -> np.ndarray:
     """cos(g_t, d_{t-1}) of Adam at `learning_rate`, one row per step (t = 0..num_steps-1),
     one column per parameter leaf, averaged over `num_problems` test problems; d_{t-1} is
     Adam's direction, its update over -learning_rate (zero before the first step)."""
-    tx = optax.adam(learning_rate)
+    tx = with_agreement_record(optax.adam(learning_rate))
     data, keys = sample_problems(family, 0, "test", num_problems)
 
     def one_problem(problem_data, key):
-        state = init_inner_state(family, tx, problem_data, key)
+        def step(state, _):
+            state, _ = unroll(family, tx, state, 1)
+            return state, state.opt_state[2]
 
-        def step(carry, _):
-            state, previous_update = carry
-            key, batch_key = jax.random.split(state.key)
-            grads = jax.grad(family.loss, argnums=1)(state.data, state.params,
-                                                     family.sample_batch(state.data, batch_key))
-            cosines = jnp.stack([direction_agreement(g, -u) for g, u in
-                                 zip(jax.tree.leaves(grads), jax.tree.leaves(previous_update))])
-            updates, opt_state = tx.update(grads, state.opt_state, state.params)
-            state = state._replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state, key=key)
-            return (state, updates), cosines
-
-        zero_update = jax.tree.map(jnp.zeros_like, state.params)
-        return jax.lax.scan(step, (state, zero_update), None, length=num_steps)[1]
+        return jax.lax.scan(step, init_inner_state(family, tx, problem_data, key), None, length=num_steps)[1]
 
     return np.asarray(jax.jit(jax.vmap(one_problem))(data, keys)).mean(axis=0)
 
