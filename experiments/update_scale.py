@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from learned_opt.checkpoint import PRETRAINED, load_pretrained, save
 from learned_opt.meta import MetaTrainConfig
@@ -45,6 +46,43 @@ ROOT = Path(__file__).resolve().parent.parent
 # the setting that scales every step of each rule (keyed by the rule's `name`)
 SCALE_SETTINGS = {"direct": "output_scale", "gated": "max_learning_rate"}
 FAMILY_SET = "broad"
+
+
+class ScaleSearch(NamedTuple):
+    """The candidates of one mode of this script and how its report and metadata name them."""
+
+    setting: str  # the rule setting that differs between candidates
+    values: list  # the multipliers or gains on the command line
+    labels: list  # column names of the validation table
+    rules: list  # the shipped rule with each value applied
+    title: str  # how the report's heading describes the candidates
+    candidates: str  # how the report's text describes them
+    suffix: str  # of the report's file name
+    record_key: str  # where --ship records the choice in the metadata
+    chosen_key: str  # under which name the record holds the chosen value
+    record: dict  # what else the record holds
+
+
+def multiplier_search(loaded, multipliers) -> ScaleSearch:
+    """The shipped rule's step-size setting at its meta-trained value times each multiplier."""
+    setting = SCALE_SETTINGS[loaded.rule.name]
+    meta_trained = loaded.metadata.get("update_scale", {}).get("meta_trained_value", getattr(loaded.rule, setting))
+    return ScaleSearch(
+        setting, multipliers, [f"x{m:g}" for m in multipliers],
+        [dataclasses.replace(loaded.rule, **{setting: meta_trained * m}) for m in multipliers],
+        "with its step size multiplied", f"with `{setting}` = {meta_trained:g} (meta-trained) times each multiplier",
+        "", "update_scale", "multiplier", {"setting": setting, "meta_trained_value": meta_trained})
+
+
+def agreement_search(loaded, gains) -> ScaleSearch:
+    """The shipped rule (at its shipped step size) with each agreement gain."""
+    decay = loaded.rule.agreement_decay
+    return ScaleSearch(
+        "agreement_gain", gains, [f"gain {g:g}" for g in gains],
+        [dataclasses.replace(loaded.rule, agreement_gain=g) for g in gains],
+        "with agreement-scaled steps",
+        f"with `agreement_gain` = each gain (`agreement_decay` = {decay:g}) at the shipped step size",
+        "_agreement", "agreement_scaling", "gain", {"setting": "agreement_gain", "agreement_decay": decay})
 
 
 def main() -> None:
@@ -63,45 +101,31 @@ def main() -> None:
     if args.agreement_gains is not None and min(args.agreement_gains) < 0:
         parser.error("--agreement-gains must be non-negative")
     loaded = load_pretrained(args.name)
-    if args.agreement_gains is None:
-        setting = SCALE_SETTINGS[loaded.rule.name]
-        meta_trained = loaded.metadata.get("update_scale", {}).get("meta_trained_value",
-                                                                   getattr(loaded.rule, setting))
-        values, labels = args.multipliers, [f"x{m:g}" for m in args.multipliers]
-        rules = [dataclasses.replace(loaded.rule, **{setting: meta_trained * m}) for m in values]
-        title, record_key, chosen_key, suffix = "with its step size multiplied", "update_scale", "multiplier", ""
-        candidates = f"with `{setting}` = {meta_trained:g} (meta-trained) times each multiplier"
-        record = {"setting": setting, "meta_trained_value": meta_trained}
-    else:
-        setting, values = "agreement_gain", args.agreement_gains
-        labels = [f"gain {g:g}" for g in values]
-        rules = [dataclasses.replace(loaded.rule, agreement_gain=g) for g in values]
-        title, record_key, chosen_key, suffix = "with agreement-scaled steps", "agreement_scaling", "gain", "_agreement"
-        candidates = (f"with `agreement_gain` = each gain (`agreement_decay` = {loaded.rule.agreement_decay:g}) "
-                      "at the shipped step size")
-        record = {"setting": setting, "agreement_decay": loaded.rule.agreement_decay}
+    search = (multiplier_search(loaded, args.multipliers) if args.agreement_gains is None
+              else agreement_search(loaded, args.agreement_gains))
+    setting, values, labels, rules = search.setting, search.values, search.labels, search.rules
     # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
     config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
     scores = validation_scores(rules, loaded.meta_params, config, FAMILY_SET)
     table, means = validation_table(labels, scores, FAMILY_SET)
     best = min(range(len(rules)), key=means.__getitem__)
     lines = [
-        f"# The shipped `{args.name}` optimizer {title}",
+        f"# The shipped `{args.name}` optimizer {search.title}",
         "",
         f"Validation score (`{config.meta_objective}` of the mean loss "
         f"{'averaged over the steps' if config.validate_on == 'curve' else 'at the last step'} of {config.horizon}; "
         f"lower is better) on {config.num_validation_problems} validation problems of each meta-training family "
-        f"(`--families {FAMILY_SET}`), {candidates}. Produced by `{command}`.",
+        f"(`--families {FAMILY_SET}`), {search.candidates}. Produced by `{command}`.",
         "",
         *table,
         "",
         f"Best mean: {labels[best]} (`{setting}` = {getattr(rules[best], setting):g}).",
     ]
     print("\n".join(lines), flush=True)
-    (ROOT / "experiments" / "results" / f"update_scale_{args.name}{suffix}.md").write_text("\n".join(lines) + "\n")
+    (ROOT / "experiments" / "results" / f"update_scale_{args.name}{search.suffix}.md").write_text("\n".join(lines) + "\n")
     if args.ship:
-        metadata = {**loaded.metadata, record_key: {
-            **record, chosen_key: values[best],
+        metadata = {**loaded.metadata, search.record_key: {
+            **search.record, search.chosen_key: values[best],
             "command": command, "mean_validation_scores": {f"{v:g}": mean for v, mean in zip(values, means)}}}
         path = save(ROOT / "learned_opt" / "pretrained" / PRETRAINED[args.name][0], rules[best], loaded.meta_params,
                     metadata)
