@@ -51,11 +51,15 @@ def parse_variant(text: str) -> dict[str, float]:
 
 
 def with_settings(rule, settings: dict[str, float]):
-    """The rule with its schedule settings replaced; ValueError naming the allowed ones."""
+    """The rule with its schedule settings replaced; ValueError naming the allowed ones, or
+    for a fraction given to a whole-number setting."""
     unknown = sorted(set(settings) - set(rule.schedule_settings))
     if unknown:
         raise ValueError(f"{unknown} are not schedule settings of the {rule.name} rule; "
                          f"those are {list(rule.schedule_settings)}")
+    whole = [key for key, value in settings.items() if isinstance(getattr(rule, key), int) and value != int(value)]
+    if whole:
+        raise ValueError(f"{whole} take whole numbers")
     typed = {key: type(getattr(rule, key))(value) for key, value in settings.items()}
     return dataclasses.replace(rule, **typed)
 
