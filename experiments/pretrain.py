@@ -127,6 +127,21 @@ last, against -1.421 at the start; the others -1.414 to -1.486; 14 minutes):
         --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 72 \\
         --validate-every 18 --validation-problems 48 --validate-on curve
 
+and a twelfth, shipped, the eleventh again with the schedule settings that were chosen on
+validation for it after meta-training (experiments/gated_warmup.py, update_scale.py) built
+into its meta-training: the 5-step warm-up, 0.9 times the step size and agreement-scaled
+steps at gain 2, so that the LSTM learns under the schedule it runs with. It starts from
+the file shipped before it (`git show 4a1398e:learned_opt/pretrained/gated.msgpack`, the
+eleventh stage's meta-parameters with those settings; curve validation best -1.5754 at step
+18 against -1.5732 at the start, then -1.543, -1.542 and -1.532; 14 minutes). The settings'
+records move to the metadata's `start_schedule_choices`:
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --warmup-steps 5 --max-learning-rate 0.9 --agreement-gain 2 \\
+        --init-from learned_opt/pretrained/gated.msgpack --runs runs/pretrain_shipped_schedule --families broad \\
+        --horizon 400 --truncation 100 --remat --second-order --normalize-meta-gradient --num-tasks 16 \\
+        --meta-lr 3e-4 --meta-steps 72 --validate-every 18 --validation-problems 48 --validate-on curve
+
 The eleventh again at meta learning rate 1e-4 is not shipped: no validation beat its
 starting point's -1.508 (-1.498, -1.487 and -1.458 at steps 30, 60 and 90):
 
@@ -457,6 +472,10 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
         rule = dataclasses.replace(rule, warmup_steps=args.warmup_steps)
     if args.output_scale:
         rule = dataclasses.replace(rule, output_scale=args.output_scale)
+    if args.max_learning_rate:
+        rule = dataclasses.replace(rule, max_learning_rate=args.max_learning_rate)
+    if args.agreement_gain:
+        rule = dataclasses.replace(rule, agreement_gain=args.agreement_gain)
     # The log loss keeps late, small losses in the objective. The default horizon is neither
     # of the held-out step counts (100 and 300) of experiments/evaluate_pretrained.py.
     config = MetaTrainConfig(num_meta_steps=args.meta_steps, num_tasks=args.num_tasks, horizon=args.horizon,
@@ -535,19 +554,30 @@ def main() -> None:
     parser.add_argument("--output-scale", type=float, metavar="S",
                         help="l2l rule only: the factor of its read-out (default 0.1; with --init-from, the "
                              "checkpoint's is replaced by this one, see experiments/update_scale.py)")
+    parser.add_argument("--max-learning-rate", type=float, metavar="M",
+                        help="gated rule only: the bound of its input gates (default 1; with --init-from, the "
+                             "checkpoint's is replaced by this one)")
+    parser.add_argument("--agreement-gain", type=float, default=0.0, metavar="K",
+                        help="meta-train with each leaf's step scaled by exp(K x the averaged cosine of its "
+                             "gradient with its last update) (the rules' agreement_gain; 0, off, by default)")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")
     args = parser.parse_args()
     gated_only = [flag for flag, value in (("--loss-change-decays", args.loss_change_decays),
                                            ("--direction-correction", args.direction_correction),
-                                           ("--warmup-steps", args.warmup_steps)) if value]
+                                           ("--warmup-steps", args.warmup_steps),
+                                           ("--max-learning-rate", args.max_learning_rate)) if value]
     if gated_only and "l2l" in args.rules:
         parser.error(f"only the gated rule takes {', '.join(gated_only)}: pass --rules gated")
     if args.output_scale is not None and (args.rules != ["l2l"] or args.output_scale <= 0):
         parser.error("--output-scale takes a positive factor, for the l2l rule alone: pass --rules l2l")
     if args.warmup_steps < 0:
         parser.error("--warmup-steps must be non-negative")
+    if args.max_learning_rate is not None and args.max_learning_rate <= 0:
+        parser.error("--max-learning-rate must be positive")
+    if args.agreement_gain < 0:
+        parser.error("--agreement-gain must be non-negative")
     for name in args.rules:
         path = pretrain(name, args)
         shutil.copy(path, ROOT / "learned_opt" / "pretrained" / f"{name}.msgpack")

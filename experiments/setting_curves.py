@@ -4,17 +4,19 @@ each family's tuning problems.
 
     python experiments/setting_curves.py --name gated \\
         --variants max_learning_rate=1.2 agreement_gain=4 agreement_gain=6 \\
-        [--tasks digits:20:sigmoid mnist1d:24:relu] [--problems 48] [--at 10 20 50 100 300]
+        [--checkpoint FILE] [--tasks digits:20:sigmoid mnist1d:24:relu] [--problems 48] \\
+        [--at 10 20 50 100 300]
 
 Each variant is comma-separated `setting=value` pairs from the rule's `schedule_settings`
 (for `gated`: warmup_steps, max_learning_rate, agreement_gain, agreement_decay; for `l2l`:
 output_scale, agreement_gain, agreement_decay), applied to the shipped file's rule, whose
-meta-parameters stay as they are. The shipped rule itself is always the first row. It asks
-whether a setting could close a held-out cell, the digits sigmoid network at 100 steps, say,
-without costing another family, on problems that `evaluate_pretrained.py` does not test; the
-default tasks are two meta-training families (`pretrain.py --families broad`), so a setting
-chosen here is not chosen by the held-out tasks. Adam's learning rate is tuned for the
-largest `--at` step count. Prints one table a task.
+meta-parameters stay as they are (`--checkpoint`: any checkpoint file's instead, an earlier
+shipped one, say). The unchanged rule itself is always the first row. It asks whether a
+setting could close a held-out cell, the digits sigmoid network at 100 steps, say, without
+costing another family, on problems that `evaluate_pretrained.py` does not test; the default
+tasks are two meta-training families (`pretrain.py --families broad`), so a setting chosen
+here is not chosen by the held-out tasks. Adam's learning rate is tuned for the largest
+`--at` step count. Prints one table a task.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 import learned_opt as lo
 from learned_opt.baselines import DEFAULT_LEARNING_RATES, tune_learning_rate
-from learned_opt.checkpoint import load_pretrained
+from learned_opt.checkpoint import CheckpointError, load, load_pretrained
 from learned_opt.evaluation import problem_curves
 from learned_opt.tasks import MLPFamily
 
@@ -67,6 +69,7 @@ def with_settings(rule, settings: dict[str, float]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", default="gated", choices=list(lo.list_pretrained()), help="shipped optimizer")
+    parser.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file to start from instead of --name's")
     parser.add_argument("--variants", type=parse_variant, nargs="*", default=[],
                         help="settings to run the shipped rule with, e.g. agreement_gain=4,warmup_steps=2")
     parser.add_argument("--tasks", type=parse_task, nargs="+",
@@ -77,8 +80,11 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.at) < 0:
         parser.error("--at step counts must be non-negative")
-    loaded = load_pretrained(args.name)
-    candidates = [("shipped", loaded.rule)]
+    try:
+        loaded = load(args.checkpoint) if args.checkpoint else load_pretrained(args.name)
+    except (OSError, CheckpointError) as error:
+        parser.error(f"cannot read --checkpoint: {error}")
+    candidates = [("as stored", loaded.rule)]
     try:
         candidates += [(",".join(f"{k}={v:g}" for k, v in variant.items()), with_settings(loaded.rule, variant))
                        for variant in args.variants]

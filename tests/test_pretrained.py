@@ -68,40 +68,61 @@ def test_demo_prints_and_plots(tmp_path, capsys):
     assert "test accuracy" in out and "| adam |" in out
 
 
+def schedule_choice(name: str, key: str) -> dict | None:
+    """The record of a schedule setting chosen on validation after meta-training (`key`: the
+    warm-up, the step-size multiplier or the agreement gain), made either for the shipped
+    meta-parameters themselves or for the stage they were fine-tuned from (then the stage's
+    meta-training must have kept it fixed: `assert_fixed_in_meta_training_if_inherited`).
+    None when the shipped file has no such record."""
+    metadata = load_pretrained(name).metadata
+    return metadata.get(key, metadata.get("start_schedule_choices", {}).get(key))
+
+
+def assert_fixed_in_meta_training_if_inherited(name: str, key: str, setting_flag: str):
+    """A choice inherited from the stage a file started from was kept fixed through the
+    file's own meta-training: its command passes the chosen value."""
+    metadata = load_pretrained(name).metadata
+    if key not in metadata:
+        assert setting_flag in metadata["command"].split(" --"), (setting_flag, metadata["command"])
+
+
 def test_shipped_gated_warmup_is_the_one_validation_chose():
     """The warm-up stored in the shipped gated rule is the one with the best recorded curve
     validation score on the training families, among candidates that include none."""
     loaded = load_pretrained("gated")
-    record = loaded.metadata["warmup_steps"]
+    record = schedule_choice("gated", "warmup_steps")
     scores = record["mean_curve_validation_scores"]
     assert "0" in scores and len(scores) > 1
     assert loaded.rule.warmup_steps == record["chosen"] == int(min(scores, key=scores.get))
     assert record["command"] == "python experiments/gated_warmup.py --ship"
+    assert_fixed_in_meta_training_if_inherited("gated", "warmup_steps", f"warmup-steps {record['chosen']}")
 
 
-@pytest.mark.parametrize("name", [name for name in ("l2l", "gated")
-                                  if "update_scale" in load_pretrained(name).metadata])
+@pytest.mark.parametrize("name", [name for name in ("l2l", "gated") if schedule_choice(name, "update_scale")])
 def test_shipped_step_size_multiplier_is_the_one_validation_chose(name):
     """A shipped rule whose step size was chosen after meta-training (experiments/update_scale.py)
     runs at its meta-trained step size times the multiplier with the best recorded validation
     score, among candidates that include 1 (the step size it was meta-trained at)."""
     loaded = load_pretrained(name)
-    record = loaded.metadata["update_scale"]
+    record = schedule_choice(name, "update_scale")
     scores = record["mean_validation_scores"]
     assert "1" in scores and len(scores) > 1
     assert record["multiplier"] == float(min(scores, key=scores.get))
-    assert getattr(loaded.rule, record["setting"]) == pytest.approx(record["meta_trained_value"] * record["multiplier"])
+    chosen = getattr(loaded.rule, record["setting"])
+    assert chosen == pytest.approx(record["meta_trained_value"] * record["multiplier"])
     assert record["command"].startswith(f"python experiments/update_scale.py --name {name}")
+    flag = record["setting"].replace("_", "-")
+    assert_fixed_in_meta_training_if_inherited(name, "update_scale", f"{flag} {chosen:g}")
 
 
-@pytest.mark.parametrize("name", [name for name in ("l2l", "gated")
-                                  if "agreement_scaling" in load_pretrained(name).metadata])
+@pytest.mark.parametrize("name", [name for name in ("l2l", "gated") if schedule_choice(name, "agreement_scaling")])
 def test_shipped_agreement_gain_is_the_one_validation_chose(name):
     """A shipped rule whose agreement gain was chosen after meta-training (experiments/
     update_scale.py --agreement-gains) runs with the gain of the best recorded validation
     score, among candidates that include 0 (no agreement scaling, as it was meta-trained)."""
     loaded = load_pretrained(name)
-    record = loaded.metadata["agreement_scaling"]
+    record = schedule_choice(name, "agreement_scaling")
+    assert_fixed_in_meta_training_if_inherited(name, "agreement_scaling", f"agreement-gain {record['gain']:g}")
     scores = record["mean_validation_scores"]
     assert "0" in scores and len(scores) > 1
     assert record["gain"] == float(min(scores, key=scores.get))
