@@ -559,7 +559,8 @@ def main() -> None:
                              "checkpoint's is replaced by this one)")
     parser.add_argument("--agreement-gain", type=float, default=0.0, metavar="K",
                         help="meta-train with each leaf's step scaled by exp(K x the averaged cosine of its "
-                             "gradient with its last update) (the rules' agreement_gain; 0, off, by default)")
+                             "gradient with its last update) (the rules' agreement_gain; 0, off, by default; with "
+                             "--init-from, the checkpoint's is replaced by this one)")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")

@@ -199,8 +199,8 @@ PRETRAINED: dict[str, tuple[str, str]] = {
     "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
               "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
               "number too, meta-trained on small MLP classifiers (experiments/pretrain.py), last with the schedule "
-              "it runs with: a 5-step warm-up, 0.9 times its first meta-trained step size and agreement-scaled "
-              "steps (gain 2), all chosen on validation (experiments/gated_warmup.py, experiments/update_scale.py)"),
+              "it runs with: a 5-step warm-up, input gates bounded at 0.9 and agreement-scaled steps (gain 2), all "
+              "chosen on validation (experiments/gated_warmup.py, experiments/update_scale.py)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }
