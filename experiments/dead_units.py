@@ -35,12 +35,7 @@ NUM_EXAMPLES = 512
 
 def dead_unit_shares(family: MLPFamily, params, inputs) -> jax.Array:
     """Per hidden layer, the share of its ReLU units that are zero on every one of `inputs`."""
-    shares, x = [], inputs
-    for k in range(len(family.hidden_sizes)):
-        layer = params[f"dense_{k}"]
-        x = jax.nn.relu(x @ layer["kernel"] + layer["bias"])
-        shares.append(jnp.mean(jnp.all(x <= 0, axis=0)))
-    return jnp.stack(shares)
+    return jnp.stack([jnp.mean(jnp.all(x <= 0, axis=0)) for x in family.hidden_activations(params, inputs)])
 
 
 def dead_units_over_training(family: MLPFamily, tx, num_problems: int, steps) -> tuple[np.ndarray, np.ndarray]:

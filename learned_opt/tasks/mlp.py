@@ -58,16 +58,22 @@ class MLPFamily(TaskFamily):
             for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))
         }
 
-    def logits(self, params, inputs):
+    def hidden_activations(self, params, inputs) -> list:
+        """The output of each hidden layer, first to last, for `inputs`."""
         activation = ACTIVATIONS[self.activation]
-        x = inputs
-        num_layers = len(params)
-        for k in range(num_layers):
-            layer = params[f"dense_{k}"]
-            x = x @ layer["kernel"].astype(x.dtype) + layer["bias"].astype(x.dtype)
-            if k < num_layers - 1:
-                x = activation(x)
-        return x
+        x, outputs = inputs, []
+        for k in range(len(params) - 1):
+            x = activation(self._dense(params[f"dense_{k}"], x))
+            outputs.append(x)
+        return outputs
+
+    def logits(self, params, inputs):
+        last_hidden = self.hidden_activations(params, inputs)[-1] if len(params) > 1 else inputs
+        return self._dense(params[f"dense_{len(params) - 1}"], last_hidden)
+
+    @staticmethod
+    def _dense(layer, x):
+        return x @ layer["kernel"].astype(x.dtype) + layer["bias"].astype(x.dtype)
 
     def sample_batch(self, data, key):
         del data
