@@ -1,6 +1,6 @@
 """Held-out evaluation of the shipped optimizers against Adam tuned on each task.
 
-    python experiments/evaluate_pretrained.py [--names l2l gated] [--num-problems 100]
+    python experiments/evaluate_pretrained.py [--names l2l gated] [--num-problems 100] [--seed 0]
 
 MLP tasks that `experiments/pretrain.py` did not train on (other widths, depths and
 activations, and 300 as well as 100 steps; always other seeds), 100 test seeds each. Adam's
@@ -8,7 +8,9 @@ learning rate is tuned per task and step count on as many seeds of the separate 
 over 1e-4 ... 10 in quarter decades. The final loss is one minibatch's, so at 10 seeds its
 95% interval on the digits sigmoid network (about +-0.03 at a mean of 0.06) is wider than
 the differences between the optimizers; 100 seeds narrow it about threefold.
-Writes experiments/results/pretrained.json and pretrained.md.
+`--seed` draws other test and tuning problems (and other minibatches) of the same tasks, to
+replicate the table. Writes experiments/results/pretrained.json and pretrained.md, or
+pretrained_seed{S}.json and .md for a seed S other than 0.
 """
 
 from __future__ import annotations
@@ -47,14 +49,19 @@ def main() -> None:
                         help="shipped optimizers to evaluate")
     parser.add_argument("--num-problems", type=int, default=100,
                         help="test seeds per task, and tuning seeds for Adam's learning rate")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="root seed of the test and tuning problems (0: the table in the README)")
     args = parser.parse_args()
+    if args.num_problems < 2:
+        parser.error("--num-problems must be at least 2 for a confidence interval")
+    stem = "pretrained" if args.seed == 0 else f"pretrained_seed{args.seed}"
     start = time.perf_counter()
     learned = {name: lo.pretrained(name) for name in args.names}
     results = []
     for dataset, hidden, activation in HELD_OUT:
         family = MLPFamily(hidden_sizes=hidden, activation=activation, dataset=dataset)
         for steps in STEPS:
-            rows, _ = compare(family, learned, ("adam",), seed=0, num_problems=args.num_problems,
+            rows, _ = compare(family, learned, ("adam",), seed=args.seed, num_problems=args.num_problems,
                               tuning_problems=args.num_problems,
                               num_steps=steps, grid=DEFAULT_LEARNING_RATES)
             results.append({"dataset": dataset, "hidden_sizes": list(hidden), "activation": activation,
@@ -62,14 +69,14 @@ def main() -> None:
             print(dataset, hidden, activation, steps, [(r.optimizer, round(r.final_loss_mean, 4)) for r in rows],
                   flush=True)
     out = ROOT / "experiments" / "results"
-    (out / "pretrained.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"{time.perf_counter() - start:.0f} s")
     lines = [
         "# Shipped optimizers on held-out MLP tasks",
         "",
         f"Mean final training loss over {args.num_problems} test seeds (95% CI); Adam's learning rate tuned per "
         f"task and step count on {args.num_problems} tuning seeds over 1e-4 … 10 in quarter decades. Produced by "
-        "`python experiments/evaluate_pretrained.py`.",
+        f"`python experiments/evaluate_pretrained.py --num-problems {args.num_problems} --seed {args.seed}`.",
         "",
         "| task | steps | " + " | ".join(args.names) + " | Adam (tuned lr) |",
         "|---|---|" + "---|" * len(args.names) + "---|",
@@ -87,7 +94,7 @@ def main() -> None:
         lines.append(f"| {task} | {entry['steps']} | {learned_cells} | "
                      f"{adam['final_loss_mean']:.4g} ± {adam['final_loss_ci95']:.2g} ({adam['learning_rate']:.3g}) |")
     lines += ["", "**Bold**: below tuned Adam."]
-    (out / "pretrained.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -1,4 +1,5 @@
-"""Plots of meta-training metrics (matplotlib is imported only here)."""
+"""Plots of meta-training metrics (matplotlib is imported only here, and only when plotting,
+so that `import learned_opt` stays light)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise SystemExit("plotting needs matplotlib: pip install 'learned-opt[plot]'") from error
+        raise SystemExit("plotting needs matplotlib, a dependency of learned-opt: pip install matplotlib") from error
     return plt
 
 
