@@ -21,7 +21,7 @@ import numpy as np
 
 import learned_opt as lo
 from learned_opt.baselines import DEFAULT_LEARNING_RATES, tune_learning_rate
-from learned_opt.evaluation import record_gates
+from learned_opt.evaluation import gate_recording
 from learned_opt.tasks import sample_problems
 
 from setting_curves import parse_task
@@ -31,10 +31,8 @@ def mean_input_gates(family, tx, num_problems: int, num_steps: int) -> tuple[dic
     """({tensor path: (num_steps,) mean input gate}, (num_steps,) loss before each step), both
     averaged over `num_problems` validation problems."""
     data, keys = sample_problems(family, 0, "validation", num_problems)
-    runs = [record_gates(family, tx, jax.tree.map(lambda leaf: leaf[index], data), keys[index], num_steps)
-            for index in range(num_problems)]
-    gates = {path: np.mean([run["gates"][path]["input_mean"] for run in runs], axis=0) for path in runs[0]["gates"]}
-    return gates, np.mean([run["loss"] for run in runs], axis=0)
+    _, (losses, gates) = jax.device_get(jax.jit(jax.vmap(gate_recording(family, tx, num_steps)))(data, keys))
+    return {path: stats["input_mean"].mean(axis=0) for path, stats in gates.items()}, losses.mean(axis=0)
 
 
 def main() -> None:

@@ -92,24 +92,31 @@ def format_table(rows: Iterable[ResultRow], num_steps: int) -> str:
     return "\n".join(lines)
 
 
-def record_gates(family: TaskFamily, tx, data, key, num_steps: int, quantiles=(0.1, 0.5, 0.9),
-                 full_size: int = 64) -> dict:
-    """Trains one problem with a transform that contains the gated rule and records, after
-    every step, `gate_statistics` of its gates and the loss before the step.
-
-    Returns numpy arrays with a leading step axis, ``"loss"`` (T,) and ``"gates"`` ({leaf
-    path: {statistic: (T, ...)}}), and the end of the run: ``"params"`` (theta_T) and
-    ``"opt_state"`` (whose gated state holds the last step's full gates).
-    """
+def gate_recording(family: TaskFamily, tx, num_steps: int, quantiles=(0.1, 0.5, 0.9), full_size: int = 64):
+    """The pure function (data, key) -> (final inner state, (losses, gates)) that trains one
+    problem for `num_steps` steps with a transform that contains the gated rule, recording
+    after every step the loss before it and `gate_statistics` of the gates; to jit, or to
+    vmap over problems and jit once."""
 
     def body(state, _):
         state, losses = unroll(family, tx, state, 1)
         return state, (losses[0], gate_statistics(state.opt_state, quantiles, full_size))
 
-    @jax.jit
     def run(data, key):
-        state = init_inner_state(family, tx, data, key)
-        return jax.lax.scan(body, state, length=num_steps)
+        return jax.lax.scan(body, init_inner_state(family, tx, data, key), length=num_steps)
 
+    return run
+
+
+def record_gates(family: TaskFamily, tx, data, key, num_steps: int, quantiles=(0.1, 0.5, 0.9),
+                 full_size: int = 64) -> dict:
+    """Trains one problem with a transform that contains the gated rule and records, after
+    every step, `gate_statistics` of its gates and the loss before the step (`gate_recording`).
+
+    Returns numpy arrays with a leading step axis, ``"loss"`` (T,) and ``"gates"`` ({leaf
+    path: {statistic: (T, ...)}}), and the end of the run: ``"params"`` (theta_T) and
+    ``"opt_state"`` (whose gated state holds the last step's full gates).
+    """
+    run = jax.jit(gate_recording(family, tx, num_steps, quantiles, full_size))
     final, (losses, gates) = jax.device_get(run(data, key))
     return {"loss": np.asarray(losses), "gates": gates, "params": final.params, "opt_state": final.opt_state}
