@@ -10,7 +10,9 @@ over 1e-4 ... 10 in quarter decades. The final loss is one minibatch's, so at 10
 the differences between the optimizers; 100 seeds narrow it about threefold.
 `--seed` draws other test and tuning problems (and other minibatches) of the same tasks, to
 replicate the table. Writes experiments/results/pretrained.json and pretrained.md, or
-pretrained_seed{S}.json and .md for a seed S other than 0.
+pretrained_seed{S}.json and .md for a seed S other than 0; with `--names` other than both
+rules, the names join the file name (pretrained_seed1_gated.md), so that the tables of both
+rules are not overwritten.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ HELD_OUT = (
     ("mnist1d", (32, 32, 32), "relu"),
 )
 STEPS = (100, 300)
+DEFAULT_NAMES = ("l2l", "gated")
 
 
 def task_label(dataset: str, hidden_sizes, activation: str) -> str:
@@ -45,7 +48,7 @@ def task_label(dataset: str, hidden_sizes, activation: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--names", nargs="+", default=["l2l", "gated"], choices=list(lo.list_pretrained()),
+    parser.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), choices=list(lo.list_pretrained()),
                         help="shipped optimizers to evaluate")
     parser.add_argument("--num-problems", type=int, default=100,
                         help="test seeds per task, and tuning seeds for Adam's learning rate")
@@ -55,6 +58,10 @@ def main() -> None:
     if args.num_problems < 2:
         parser.error("--num-problems must be at least 2 for a confidence interval")
     stem = "pretrained" if args.seed == 0 else f"pretrained_seed{args.seed}"
+    names_option = ""
+    if tuple(args.names) != DEFAULT_NAMES:
+        stem += "_" + "_".join(args.names)
+        names_option = " --names " + " ".join(args.names)
     start = time.perf_counter()
     learned = {name: lo.pretrained(name) for name in args.names}
     results = []
@@ -76,7 +83,8 @@ def main() -> None:
         "",
         f"Mean final training loss over {args.num_problems} test seeds (95% CI); Adam's learning rate tuned per "
         f"task and step count on {args.num_problems} tuning seeds over 1e-4 … 10 in quarter decades. Produced by "
-        f"`python experiments/evaluate_pretrained.py --num-problems {args.num_problems} --seed {args.seed}`.",
+        f"`python experiments/evaluate_pretrained.py{names_option} --num-problems {args.num_problems} "
+        f"--seed {args.seed}`.",
         "",
         "| task | steps | " + " | ".join(args.names) + " | Adam (tuned lr) |",
         "|---|---|" + "---|" * len(args.names) + "---|",

@@ -331,6 +331,22 @@ when it was stopped; 9 minutes):
         --horizon 400 --truncation 100 --remat --second-order --normalize-meta-gradient --num-tasks 16 \\
         --meta-lr 3e-4 --meta-steps 72 --validate-every 18 --validation-problems 48 --validate-on curve
 
+Nor is the twelfth again under a 2-step warm-up instead of 5, the setting that
+experiments/validation_cells.py ranks first for the twelfth's meta-parameters (the fewest
+and smallest cells, family and step count 100 or 300, where its mean validation loss is above
+Adam's tuned one; experiments/results/validation_cells_gated.md): its curve validation score
+only fell (-1.5816 at the start, then -1.555, -1.495 and -1.516 at steps 18 to 54, when it
+was stopped; 12 minutes), and its starting point, the twelfth with `warmup_steps=2`, lost two
+held-out cells of `evaluate_pretrained.py --names gated --seed 1` (digits 20 sigmoid at 100
+steps 0.0579 against Adam's 0.0572, mnist1d 32-32-32 relu at 300 steps 1.844 against 1.829).
+runs/gated_twelfth.msgpack is the shipped learned_opt/pretrained/gated.msgpack, copied:
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --warmup-steps 2 --max-learning-rate 0.9 --agreement-gain 2 \\
+        --init-from runs/gated_twelfth.msgpack --runs runs/pretrain_warmup2 --families broad \\
+        --horizon 400 --truncation 100 --remat --second-order --normalize-meta-gradient --num-tasks 16 \\
+        --meta-lr 3e-4 --meta-steps 72 --validate-every 18 --validation-problems 48 --validate-on curve
+
 Another `gated` stage, on the broad family set without new inputs, was stopped after 300
 meta-steps and is not shipped: its best curve validation score (-1.0069, at step 75) was
 within 0.002 of its starting point's (-1.0053), far inside the validation noise:

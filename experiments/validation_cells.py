@@ -1,0 +1,100 @@
+"""The held-out test's question asked on validation problems: on each meta-training family,
+is a shipped optimizer's mean loss at 100 and at 300 steps below that of Adam tuned for
+that step count?
+
+    python experiments/validation_cells.py --name gated \\
+        [--variants warmup_steps=2 max_learning_rate=1.1,warmup_steps=3] [--checkpoint FILE] \\
+        [--problems 48] [--at 100 300]
+
+`evaluate_pretrained.py` asks it on held-out tasks, which no choice of meta-parameters or
+settings may look at. This script asks it on the validation problems of the meta-training
+families (`pretrain.py --families broad`) against Adam's envelope b(t) on their tuning
+problems (the lowest mean loss at step t over the learning-rate grid: Adam tuned for
+stopping at t, on the problems it is scored on, so the comparison favours Adam). Each cell
+is log(f(t) / b(t)), the rule's mean loss over Adam's, in natural-log units: negative where
+the rule is below Adam. The candidates are ranked by their worst cell (the criterion of the
+held-out test, that every cell be below Adam), then by the mean cell; the unchanged rule is
+the first. Variants are `setting=value` pairs of the rule's `schedule_settings`, as in
+`setting_curves.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import learned_opt as lo
+from learned_opt.baselines import envelope_curve
+from learned_opt.checkpoint import CheckpointError, load, load_pretrained
+from learned_opt.evaluation import problem_curves
+
+from pretrain import FAMILY_SETS, family_label, training_families
+from setting_curves import parse_variant, with_settings
+
+FAMILY_SET = "broad"
+
+
+def log_ratio_cells(family, rules, meta_params, problems: int, at: list[int]) -> np.ndarray:
+    """cells[r, s]: log of rule r's mean validation loss at step at[s] over Adam's envelope there."""
+    envelope = envelope_curve("adam", family, seed=0, num_problems=problems, num_steps=max(at))
+    cells = []
+    for rule in rules:
+        mean_curve = problem_curves(family, lo.learned_optimizer(rule, meta_params), 0, "validation", problems,
+                                    max(at)).mean(axis=0)
+        cells.append([np.log(mean_curve[step] / envelope[step]) for step in at])
+    return np.asarray(cells)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", default="gated", choices=list(lo.list_pretrained()), help="shipped optimizer")
+    parser.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file to score instead of --name's")
+    parser.add_argument("--variants", type=parse_variant, nargs="*", default=[],
+                        help="settings to run the rule with, e.g. warmup_steps=2,max_learning_rate=1.1")
+    parser.add_argument("--problems", type=int, default=48, help="validation (and tuning) problems a family")
+    parser.add_argument("--at", type=int, nargs="+", default=[100, 300], help="step counts of the cells")
+    parser.add_argument("--output", metavar="FILE", help="also write the table, with this command, to FILE (markdown)")
+    args = parser.parse_args()
+    if min(args.at) < 1 or args.problems < 1:
+        parser.error("--at step counts and --problems must be positive")
+    try:
+        loaded = load(args.checkpoint) if args.checkpoint else load_pretrained(args.name)
+    except (OSError, CheckpointError) as error:
+        parser.error(f"cannot read --checkpoint: {error}")
+    labels = ["as stored"]
+    rules = [loaded.rule]
+    try:
+        for variant in args.variants:
+            rules.append(with_settings(loaded.rule, variant))
+            labels.append(",".join(f"{k}={v:g}" for k, v in variant.items()))
+    except ValueError as error:
+        parser.error(str(error))
+    command = "python experiments/validation_cells.py " + " ".join(sys.argv[1:])
+    lines = [f"log(mean loss / Adam's envelope) on {args.problems} validation problems a family; negative: below "
+             f"Adam. Produced by `{command}`.", "",
+             "| family | step | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    print("\n".join(lines), flush=True)
+    family_cells = []  # [f][r, s]
+    for spec, family in zip(FAMILY_SETS[FAMILY_SET], training_families(FAMILY_SET)):
+        family_cells.append(log_ratio_cells(family, rules, loaded.meta_params, args.problems, args.at))
+        rows = [f"| {family_label(*spec)} | {step} | " + " | ".join(f"{x:+.3f}" for x in family_cells[-1][:, s])
+                + " |" for s, step in enumerate(args.at)]
+        print("\n".join(rows), flush=True)
+        lines += rows
+    flat = np.stack(family_cells).transpose(1, 0, 2).reshape(len(rules), -1)  # [r, f * s]
+    ranking = sorted(range(len(rules)), key=lambda r: (flat[r].max(), flat[r].mean()))
+    summary = [
+        "| cells below Adam | | " + " | ".join(f"{int((row < 0).sum())}/{row.size}" for row in flat) + " |",
+        "| worst cell | | " + " | ".join(f"{row.max():+.3f}" for row in flat) + " |",
+        "| mean cell | | " + " | ".join(f"{row.mean():+.3f}" for row in flat) + " |",
+        "", "Ranked by worst, then mean cell: " + "; ".join(labels[r] for r in ranking) + ".",
+    ]
+    print("\n".join(summary))
+    if args.output:
+        Path(args.output).write_text("\n".join(lines + summary) + "\n")
+
+if __name__ == "__main__":
+    main()
