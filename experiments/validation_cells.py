@@ -96,5 +96,6 @@ def main() -> None:
     if args.output:
         Path(args.output).write_text("\n".join(lines + summary) + "\n")
 
+
 if __name__ == "__main__":
     main()

@@ -63,7 +63,10 @@ def mnist1d(root: str | os.PathLike | None = None) -> Dataset:
 
     Inputs are min-max scaled with the training split's extremes, x' = (x - min) / (max - min),
     so the training inputs span exactly [0, 1]; test inputs are clipped to [0, 1] (with seed 42
-    they already lie inside, so clipping changes nothing)."""
+    they already lie inside, so clipping changes nothing). The generator's own signals are
+    about standardised (mean 0, standard deviation 1); scaled, the training inputs have mean
+    0.547 and standard deviation 0.100, which is what lets a large first step turn ReLU units
+    off on every example (`experiments/dead_units.py`, `experiments/standardized_mnist1d.py`)."""
     arrays = generated.mnist1d_arrays(dataset_dir("mnist1d", root))
     low, high = arrays["x"].min(), arrays["x"].max()
 
