@@ -66,12 +66,33 @@ def with_settings(rule, settings: dict[str, float]):
     return dataclasses.replace(rule, **typed)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_candidate_arguments(parser: argparse.ArgumentParser) -> None:
+    """--name, --checkpoint and --variants: a stored rule and the schedule settings to try it with."""
     parser.add_argument("--name", default="gated", choices=list(lo.list_pretrained()), help="shipped optimizer")
     parser.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file to start from instead of --name's")
     parser.add_argument("--variants", type=parse_variant, nargs="*", default=[],
-                        help="settings to run the shipped rule with, e.g. agreement_gain=4,warmup_steps=2")
+                        help="settings to run the stored rule with, e.g. agreement_gain=4,warmup_steps=2")
+
+
+def parsed_candidates(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """(the loaded checkpoint, [(label, rule)]) for `add_candidate_arguments`: the stored rule,
+    labelled "as stored", then one per variant; a parser error for an unreadable checkpoint or
+    an unknown setting."""
+    try:
+        loaded = load(args.checkpoint) if args.checkpoint else load_pretrained(args.name)
+    except (OSError, CheckpointError) as error:
+        parser.error(f"cannot read --checkpoint: {error}")
+    try:
+        return loaded, [("as stored", loaded.rule)] + [
+            (",".join(f"{k}={v:g}" for k, v in variant.items()), with_settings(loaded.rule, variant))
+            for variant in args.variants]
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_candidate_arguments(parser)
     parser.add_argument("--tasks", type=parse_task, nargs="+",
                         default=[parse_task("digits:20:sigmoid"), parse_task("mnist1d:24:relu")])
     parser.add_argument("--problems", type=int, default=48, help="validation (and tuning) problems a task")
@@ -80,16 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.at) < 0:
         parser.error("--at step counts must be non-negative")
-    try:
-        loaded = load(args.checkpoint) if args.checkpoint else load_pretrained(args.name)
-    except (OSError, CheckpointError) as error:
-        parser.error(f"cannot read --checkpoint: {error}")
-    candidates = [("as stored", loaded.rule)]
-    try:
-        candidates += [(",".join(f"{k}={v:g}" for k, v in variant.items()), with_settings(loaded.rule, variant))
-                       for variant in args.variants]
-    except ValueError as error:
-        parser.error(str(error))
+    loaded, candidates = parsed_candidates(parser, args)
     num_steps = max(args.at)
     for family in args.tasks:
         adam = tune_learning_rate("adam", family, num_problems=args.problems, num_steps=num_steps,

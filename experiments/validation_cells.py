@@ -28,11 +28,10 @@ import numpy as np
 
 import learned_opt as lo
 from learned_opt.baselines import envelope_curve
-from learned_opt.checkpoint import CheckpointError, load, load_pretrained
 from learned_opt.evaluation import problem_curves
 
 from pretrain import FAMILY_SETS, family_label, training_families
-from setting_curves import parse_variant, with_settings
+from setting_curves import add_candidate_arguments, parsed_candidates
 
 FAMILY_SET = "broad"
 
@@ -50,28 +49,15 @@ def log_ratio_cells(family, rules, meta_params, problems: int, at: list[int]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", default="gated", choices=list(lo.list_pretrained()), help="shipped optimizer")
-    parser.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file to score instead of --name's")
-    parser.add_argument("--variants", type=parse_variant, nargs="*", default=[],
-                        help="settings to run the rule with, e.g. warmup_steps=2,max_learning_rate=1.1")
+    add_candidate_arguments(parser)
     parser.add_argument("--problems", type=int, default=48, help="validation (and tuning) problems a family")
     parser.add_argument("--at", type=int, nargs="+", default=[100, 300], help="step counts of the cells")
     parser.add_argument("--output", metavar="FILE", help="also write the table, with this command, to FILE (markdown)")
     args = parser.parse_args()
     if min(args.at) < 1 or args.problems < 1:
         parser.error("--at step counts and --problems must be positive")
-    try:
-        loaded = load(args.checkpoint) if args.checkpoint else load_pretrained(args.name)
-    except (OSError, CheckpointError) as error:
-        parser.error(f"cannot read --checkpoint: {error}")
-    labels = ["as stored"]
-    rules = [loaded.rule]
-    try:
-        for variant in args.variants:
-            rules.append(with_settings(loaded.rule, variant))
-            labels.append(",".join(f"{k}={v:g}" for k, v in variant.items()))
-    except ValueError as error:
-        parser.error(str(error))
+    loaded, candidates = parsed_candidates(parser, args)
+    labels, rules = (list(column) for column in zip(*candidates))
     command = "python experiments/validation_cells.py " + " ".join(sys.argv[1:])
     lines = [f"log(mean loss / Adam's envelope) on {args.problems} validation problems a family; negative: below "
              f"Adam. Produced by `{command}`.", "",
