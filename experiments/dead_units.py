@@ -1,17 +1,19 @@
-"""Why ReLU networks on mnist1d stall: the share of hidden ReLU units that are off on every
+"""Why ReLU networks on mnist1d stalled: the share of hidden ReLU units that are off on every
 one of 512 training examples, at initialisation and after a few and after all steps.
 
-    python experiments/dead_units.py [--hidden-sizes 64] [--steps 5 300] [--problems 48] \\
-        [--names gated] [--learning-rates 0.0178 0.0562]
+    python experiments/dead_units.py [--min-max] [--hidden-sizes 64] [--steps 5 300] \\
+        [--problems 48] [--names gated] [--learning-rates 0.0178 0.0562]
 
-`learned_opt.data.mnist1d` min-max scales the signals with the training split's extremes, so
-every input lies near the same value (printed: mean and standard deviation of the training
-inputs). A unit's pre-activation then moves almost as one over all examples, and a step that
-pushes it below zero turns it off for the whole dataset; a run stalls at chance loss (log 10,
-above 2.25 here) once too few units are left. Runs the validation problems of the MLP family
-with each shipped optimizer in `--names` and Adam at each of `--learning-rates`, and prints,
-per hidden layer, the mean share of dead units after each of `--steps` (0 included) and the
-number of stalled runs (about 1 minute).
+`learned_opt.data.mnist1d` once min-max scaled the signals with the training split's
+extremes (`--min-max` runs on inputs scaled so, registered as the dataset "mnist1d_min_max"
+in this process only), which leaves every input near the same value (printed: mean and
+standard deviation of the training inputs). A unit's pre-activation then moves almost as one
+over all examples, and a step that pushes it below zero turns it off for the whole dataset;
+a run stalls at chance loss (log 10, above 2.25 here) once too few units are left. The
+library now loads the generator's signals, about standardised, as they are. Runs the
+validation problems of the MLP family with each shipped optimizer in `--names` and Adam at
+each of `--learning-rates`, and prints, per hidden layer, the mean share of dead units after
+each of `--steps` (0 included) and the number of stalled runs (about 1 minute).
 """
 
 from __future__ import annotations
@@ -24,13 +26,32 @@ import numpy as np
 import optax
 
 import learned_opt as lo
-from learned_opt.data import load_dataset
+from learned_opt.data import DATASETS, Dataset, load_dataset
 from learned_opt.meta.unroll import init_inner_state, unroll
 from learned_opt.tasks import MLPFamily
 from learned_opt.tasks.base import sample_problems
 
 STALLED_LOSS = 2.25
 NUM_EXAMPLES = 512
+MIN_MAX = "mnist1d_min_max"
+
+
+def min_max_scaled(dataset: Dataset) -> Dataset:
+    """The library's former mnist1d inputs: x' = (x - min) / (max - min) with the training
+    split's extremes over all features, test inputs clipped to [0, 1]."""
+    low, high = dataset.train_inputs.min(), dataset.train_inputs.max()
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return np.clip((x - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+    return dataset._replace(name=MIN_MAX, train_inputs=scale(dataset.train_inputs),
+                            test_inputs=scale(dataset.test_inputs))
+
+
+def register_min_max() -> str:
+    """Registers the min-max scaled mnist1d as the dataset MIN_MAX, in this process only."""
+    DATASETS[MIN_MAX] = lambda: min_max_scaled(load_dataset("mnist1d"))
+    return MIN_MAX
 
 
 def dead_unit_shares(family: MLPFamily, params, inputs) -> jax.Array:
@@ -59,6 +80,8 @@ def dead_units_over_training(family: MLPFamily, tx, num_problems: int, steps) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--min-max", action="store_true",
+                        help="min-max scaled inputs, as the library's mnist1d loader had them, instead of the library's")
     parser.add_argument("--hidden-sizes", type=int, nargs="+", default=[64])
     parser.add_argument("--steps", type=int, nargs="+", default=[5, 300], help="step counts to measure after")
     parser.add_argument("--problems", type=int, default=48, help="validation problems")
@@ -69,9 +92,10 @@ def main() -> None:
     if min(args.steps) < 1 or min(args.hidden_sizes) < 1:
         parser.error("--steps and --hidden-sizes must be positive")
     steps = sorted({0, *args.steps})
-    family = MLPFamily(hidden_sizes=tuple(args.hidden_sizes), activation="relu", dataset="mnist1d")
-    train_inputs = load_dataset("mnist1d").train_inputs
-    print(f"mnist1d training inputs: mean {train_inputs.mean():.3f}, standard deviation {train_inputs.std():.3f}")
+    dataset = register_min_max() if args.min_max else "mnist1d"
+    family = MLPFamily(hidden_sizes=tuple(args.hidden_sizes), activation="relu", dataset=dataset)
+    train_inputs = load_dataset(dataset).train_inputs
+    print(f"{dataset} training inputs: mean {train_inputs.mean():.3f}, standard deviation {train_inputs.std():.3f}")
     print(f"relu {'-'.join(map(str, args.hidden_sizes))}, {args.problems} validation problems; dead share per "
           f"hidden layer after steps {', '.join(map(str, steps))}; runs above {STALLED_LOSS} at step {steps[-1]}")
     candidates = [(name, lo.pretrained(name)) for name in args.names]

@@ -1,6 +1,9 @@
 """Meta-trains the shipped general-purpose optimizers, `l2l` (direct rule) and `gated`.
 
-The shipped files come from stages, each `--init-from` the previous one: meta-training on
+The shipped files are each rule's stage on mnist1d as the generator emits it (the last
+paragraphs below), from the twelfth stage of each on the min-max scaled inputs that the
+library's loader made of it before. Those twelve came from stages, each `--init-from` the
+previous one: meta-training on
 tasks of 200 steps, then two fine-tunes on tasks of 400 steps, the second with a smaller
 meta learning rate and 48 validation problems per family instead of 16, because with 16 the
 validation scores of consecutive validations differed by up to 0.78; for `l2l`, a fourth
@@ -127,14 +130,15 @@ last, against -1.421 at the start; the others -1.414 to -1.486; 14 minutes):
         --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 72 \\
         --validate-every 18 --validation-problems 48 --validate-on curve
 
-and a twelfth, shipped, the eleventh again with the schedule settings that were chosen on
-validation for it after meta-training (experiments/gated_warmup.py, update_scale.py) built
-into its meta-training: the 5-step warm-up, 0.9 times the step size and agreement-scaled
-steps at gain 2, so that the LSTM learns under the schedule it runs with. It starts from
-the file shipped before it (`git show 4a1398e:learned_opt/pretrained/gated.msgpack`, the
-eleventh stage's meta-parameters with those settings; curve validation best -1.5754 at step
-18 against -1.5732 at the start, then -1.543, -1.542 and -1.532; 14 minutes). The settings'
-records move to the metadata's `start_schedule_choices`:
+and a twelfth, shipped until the generator stage (below), the eleventh again with the
+schedule settings that were chosen on validation for it after meta-training
+(experiments/gated_warmup.py, update_scale.py) built into its meta-training: the 5-step
+warm-up, 0.9 times the step size and agreement-scaled steps at gain 2, so that the LSTM
+learns under the schedule it runs with. It starts from the file shipped before it (`git show
+4a1398e:learned_opt/pretrained/gated.msgpack`, the eleventh stage's meta-parameters with
+those settings; curve validation best -1.5754 at step 18 against -1.5732 at the start, then
+-1.543, -1.542 and -1.532; 14 minutes). The settings' records move to the metadata's
+`start_schedule_choices`:
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --warmup-steps 5 --max-learning-rate 0.9 --agreement-gain 2 \\
@@ -221,8 +225,8 @@ validation score only fell (-1.702, -1.602, -1.608 and -1.583 at steps 25 to 100
         --families broad --horizon 400 --truncation 100 --remat --meta-lr 1e-4 --meta-steps 100 \\
         --validate-every 25 --validation-problems 48 --validate-on curve
 
-A twelfth `l2l` stage, shipped, is the eighth again on the objective of the `gated` stage
-above that is charged by how far each step trails Adam's envelope (`--meta-objective
+A twelfth `l2l` stage, shipped until the generator stage, is the eighth again on the
+objective of the `gated` stage above that is charged by how far each step trails Adam's envelope (`--meta-objective
 log_loss_over_adam`): curve validation best 0.2729 at step 100 against 0.2828 at the start
 (the others 0.2850, 0.2810, 0.2777, 0.2835 and 0.2956; 29 minutes). Held out it wins 9 of
 10 against the eighth's 8 (the three-layer mnist1d network at 300 steps 1.766 against
@@ -339,7 +343,7 @@ only fell (-1.5816 at the start, then -1.555, -1.495 and -1.516 at steps 18 to 5
 was stopped; 12 minutes), and its starting point, the twelfth with `warmup_steps=2`, lost two
 held-out cells of `evaluate_pretrained.py --names gated --seed 1` (digits 20 sigmoid at 100
 steps 0.0579 against Adam's 0.0572, mnist1d 32-32-32 relu at 300 steps 1.844 against 1.829).
-runs/gated_twelfth.msgpack is the shipped learned_opt/pretrained/gated.msgpack, copied:
+runs/gated_twelfth.msgpack is the twelfth stage's learned_opt/pretrained/gated.msgpack, copied:
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --warmup-steps 2 --max-learning-rate 0.9 --agreement-gain 2 \\
@@ -370,6 +374,45 @@ set with 3e-4, no validation beat the starting point either (-0.9464, then -0.92
         --estimator pes --num-tasks 64 --meta-lr 3e-4 --meta-steps 300 --validate-every 75 \\
         --validation-problems 48 --validate-on curve
 
+The shipped files: one stage of each rule from its twelfth on mnist1d loaded as the MNIST-1D
+generator emits it (about standardised) instead of min-max scaled into [0, 1], which had left
+every input near the same value (experiments/mnist1d_scaling.py). `gated` runs without the
+5-step warm-up there, which guarded against the ReLU stalls of the min-max scaled inputs,
+and with its other schedule settings (0.9 times the step size, agreement gain 2) kept fixed;
+its curve validation went from -1.8091 at the start (the twelfth without the warm-up) to
+-1.8003, -1.8265, -1.8687 (best, step 54) and -1.8684 (11 minutes). `l2l` keeps its
+agreement gain 4 and the meta-objective of its twelfth stage, at meta learning rate 3e-4:
+0.2991 at the start, then 0.3451, 0.2887 and 0.2675 (best, step 75, the last; 11 minutes).
+runs/NAME_twelfth.msgpack is `git show 4cb4437:learned_opt/pretrained/NAME.msgpack`. The
+records of the schedule settings chosen for the twelfth stages and kept fixed move to the
+metadata's `start_schedule_choices` (`inherited_schedule_choices`):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_twelfth.msgpack \\
+        --runs runs/pretrain_generator_scale --families broad --horizon 400 --truncation 100 --remat \\
+        --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 3e-4 --meta-steps 72 \\
+        --validate-every 18 --validation-problems 48 --validate-on curve
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 --agreement-gain 4 \\
+        --init-from runs/l2l_twelfth.msgpack --runs runs/pretrain_generator_scale --families broad \\
+        --horizon 400 --meta-lr 3e-4 --meta-steps 75 --validate-every 25 --validation-problems 48 \\
+        --validate-on curve --meta-objective log_loss_over_adam
+
+The same stage again from there is not shipped for either rule. For `gated` its best
+validation, -1.8709 at step 18, was within 0.003 of its start's -1.8687 (then -1.839,
+-1.870 and -1.849; 12 minutes); `l2l` only fell (0.2675 at the start, then 0.2754 and
+0.2799 at steps 25 and 50, when it was stopped):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 \\
+        --init-from runs/pretrain_generator_scale/gated/optimizer.msgpack --runs runs/pretrain_generator_scale2 \\
+        --families broad --horizon 400 --truncation 100 --remat --second-order --normalize-meta-gradient \\
+        --num-tasks 16 --meta-lr 3e-4 --meta-steps 72 --validate-every 18 --validation-problems 48 \\
+        --validate-on curve
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 --agreement-gain 4 \\
+        --init-from runs/pretrain_generator_scale/l2l/optimizer.msgpack --runs runs/pretrain_generator_scale2 \\
+        --families broad --horizon 400 --meta-lr 3e-4 --meta-steps 75 --validate-every 25 \\
+        --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
+
 Each run resumes from RUNS/NAME/ if stopped, and copies its result into the package when
 done. Each rule is meta-trained on a distribution of small classifiers: MLPs of several
 widths, depths and activations on the offline datasets (digits, mnist1d), two of the six
@@ -387,6 +430,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import shutil
 import sys
 import time
@@ -474,6 +518,29 @@ def validation_table(columns, scores, family_set: str) -> tuple[list[str], list[
     return lines, means
 
 
+SCHEDULE_CHOICE_KEYS = ("warmup_steps", "update_scale", "agreement_scaling")
+
+
+def schedule_choice_holds(key: str, record: dict, rule) -> bool:
+    """Whether `rule` runs with the schedule setting that `record` (written by
+    experiments/gated_warmup.py or update_scale.py --ship) chose."""
+    if key == "warmup_steps":
+        return getattr(rule, "warmup_steps", None) == record["chosen"]
+    if key == "update_scale":
+        return math.isclose(getattr(rule, record["setting"]), record["meta_trained_value"] * record["multiplier"])
+    return rule.agreement_gain == record["gain"] and rule.agreement_decay == record["agreement_decay"]
+
+
+def inherited_schedule_choices(start_metadata: dict, rule) -> dict:
+    """The records of the schedule settings chosen on validation for the meta-parameters a
+    stage started from (their own, or inherited by them) that the stage kept fixed: a stage
+    meta-trained under a setting chosen for its start carries the record of that choice."""
+    records = {**start_metadata.get("start_schedule_choices", {}),
+               **{key: start_metadata[key] for key in SCHEDULE_CHOICE_KEYS if key in start_metadata}}
+    return {key: record for key, record in records.items()
+            if key in SCHEDULE_CHOICE_KEYS and schedule_choice_holds(key, record, rule)}
+
+
 def pretrain(name: str, args: argparse.Namespace) -> Path:
     rule, meta_lr = RULES[name]
     if args.step_timescales:
@@ -505,9 +572,10 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     metrics_path = run_dir / "metrics.jsonl"
     kept = metrics_up_to(metrics_path, train_state_step(run_dir))
     metrics_path.write_text("".join(line + "\n" for line in kept))
-    start = time.perf_counter()
+    start_time = time.perf_counter()
     # a warm start must be of the same architecture, or add inputs or read-outs: meta_params_for raises otherwise
-    initial = meta_params_for(rule, lo.load(args.init_from)) if args.init_from else None
+    start = lo.load(args.init_from) if args.init_from else None
+    initial = meta_params_for(rule, start) if start else None
     with open(metrics_path, "a", buffering=1) as metrics:  # line-buffered: a killed run loses no record
         result = meta_train(rule, training_families(args.families), config, run_dir=run_dir, resume=True,
                             on_record=lambda r: metrics.write(json.dumps(r) + "\n"), initial_meta_params=initial)
@@ -518,8 +586,13 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
         "meta_train_config": dataclasses.asdict(config),
         "best_validation_loss": result.best_validation_loss,
         "best_step": result.best_step,
-        "seconds": time.perf_counter() - start,
+        "seconds": time.perf_counter() - start_time,
     }
+    inherited = inherited_schedule_choices(start.metadata, rule) if start else {}
+    if inherited:
+        metadata["start_schedule_choices"] = {
+            "about": "schedule settings chosen on validation for the meta-parameters this stage started from "
+                     "(--init-from), kept fixed through its meta-training", **inherited}
     path = lo.save(run_dir / "optimizer.msgpack", rule, result.best_meta_params, metadata)
     print(f"{name}: best validation loss {result.best_validation_loss:.4g} at step {result.best_step}")
     return path

@@ -119,8 +119,8 @@ def loss_change_features(averages: jnp.ndarray, count: jnp.ndarray, value: jnp.n
     With beta_k = 0 this is tanh(log(f_t / f_{t-1})): positive when the last step raised the
     loss. A rule that reads it can shrink its steps as soon as they overshoot, which log|f_t|
     itself (as in `log_and_sign`, scaled by 1/p) shows only as a change in the third decimal:
-    Adam at learning rate 0.04 raises an MLP's loss on mnist1d from about 2.35 to 2.5-2.8 in
-    its first step and then often stalls at chance, where on digits the first step lowers
+    Adam at learning rate 0.04 raised an MLP's loss on min-max scaled mnist1d from about 2.35
+    to 2.5-2.8 in its first step and then often stalled at chance, where on digits the first step lowers
     it. Shape ``(len(decays),)``, float32, in (-1, 1); meant for positive losses (the log of
     |f| is taken, clipped to float32's range)."""
     betas = jnp.asarray(decays, FEATURE_DTYPE)

@@ -80,9 +80,9 @@ class MetaTrainConfig:
     Adam, or with `normalize_meta_gradient` divided by its norm, g / ||g||, at every
     meta-step. With meta-steps taken on one family after another, Adam's running second
     moment is otherwise set by the families whose meta-loss reacts most to the
-    meta-parameters (an MLP on digits, whose loss falls to 1e-5, gives meta-gradients 100
-    times larger than one on mnist1d, whose loss stays near 2), and the others barely move
-    them; normalised, every family's meta-step has the same length.
+    meta-parameters (an MLP on digits, whose loss falls to 1e-5, gave meta-gradients 100
+    times larger than one on min-max scaled mnist1d, whose loss stayed near 2), and the
+    others barely move them; normalised, every family's meta-step has the same length.
     """
 
     num_meta_steps: int = 1000
