@@ -226,12 +226,13 @@ validation score only fell (-1.702, -1.602, -1.608 and -1.583 at steps 25 to 100
         --validate-every 25 --validation-problems 48 --validate-on curve
 
 A twelfth `l2l` stage, shipped until the generator stage, is the eighth again on the
-objective of the `gated` stage above that is charged by how far each step trails Adam's envelope (`--meta-objective
-log_loss_over_adam`): curve validation best 0.2729 at step 100 against 0.2828 at the start
-(the others 0.2850, 0.2810, 0.2777, 0.2835 and 0.2956; 29 minutes). Held out it wins 9 of
-10 against the eighth's 8 (the three-layer mnist1d network at 300 steps 1.766 against
-1.829). The file it starts from was then the shipped learned_opt/pretrained/l2l.msgpack, the
-same bytes as runs/pretrain_broad2/l2l/optimizer.msgpack:
+objective of the `gated` stage above that is charged by how far each step trails Adam's
+envelope (`--meta-objective log_loss_over_adam`): curve validation best 0.2729 at step 100
+against 0.2828 at the start (the others 0.2850, 0.2810, 0.2777, 0.2835 and 0.2956; 29
+minutes). Held out it wins 9 of 10 against the eighth's 8 (the three-layer mnist1d network
+at 300 steps 1.766 against 1.829). The file it starts from was then the shipped
+learned_opt/pretrained/l2l.msgpack, the same bytes as
+runs/pretrain_broad2/l2l/optimizer.msgpack:
 
     python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 \\
         --init-from learned_opt/pretrained/l2l.msgpack --runs runs/pretrain_over_adam --families broad \\
@@ -380,7 +381,9 @@ every input near the same value (experiments/mnist1d_scaling.py). `gated` runs w
 5-step warm-up there, which guarded against the ReLU stalls of the min-max scaled inputs,
 and with its other schedule settings (0.9 times the step size, agreement gain 2) kept fixed;
 its curve validation went from -1.8091 at the start (the twelfth without the warm-up) to
--1.8003, -1.8265, -1.8687 (best, step 54) and -1.8684 (11 minutes). `l2l` keeps its
+-1.8003, -1.8265, -1.8687 (best, step 54) and -1.8684 (11 minutes); then
+`python experiments/gated_warmup.py --ship` kept it without a warm-up (-1.8687, against
+-1.8631 for 2 steps and -1.8540 for 5). `l2l` keeps its
 agreement gain 4 and the meta-objective of its twelfth stage, at meta learning rate 3e-4:
 0.2991 at the start, then 0.3451, 0.2887 and 0.2675 (best, step 75, the last; 11 minutes).
 runs/NAME_twelfth.msgpack is `git show 4cb4437:learned_opt/pretrained/NAME.msgpack`. The

@@ -61,11 +61,11 @@ def mnist1d(root: str | os.PathLike | None = None) -> Dataset:
     generator's own 4000 / 1000 train / test split, generated with seed 42 and cached as .npz
     in `<data root>/mnist1d/`.
 
-    Inputs are the generator's signals as it emits them, as in the paper: already about
-    standardised (training mean -0.0003, standard deviation 1.0; per feature 0.77 to 1.12).
-    Min-max scaling them into [0, 1], as the loader once did, leaves every input near the same
-    value (mean 0.547, standard deviation 0.100), so that one large first step can turn a ReLU
-    unit off on every example (`experiments/dead_units.py`, `experiments/standardized_mnist1d.py`)."""
+    Inputs are the generator's signals as it emits them, already about standardised (training
+    mean -0.0003, standard deviation 1.0; per feature 0.77 to 1.12). Min-max scaling them into
+    [0, 1], as this loader once did, leaves every input near the same value (mean 0.547,
+    standard deviation 0.100), so that one large first step can turn a ReLU unit off on every
+    example (`experiments/dead_units.py --min-max`, `experiments/mnist1d_scaling.py`)."""
     arrays = generated.mnist1d_arrays(dataset_dir("mnist1d", root))
     return Dataset("mnist1d", arrays["x"].astype(np.float32), arrays["y"].astype(np.int32),
                    arrays["x_test"].astype(np.float32), arrays["y_test"].astype(np.int32), 10)
