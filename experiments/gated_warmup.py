@@ -27,13 +27,13 @@ from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig
 from learned_opt.tasks import MLPFamily
 
+from dead_units import STALLED_LOSS
 from evaluate_pretrained import HELD_OUT, task_label
 from pretrain import validation_scores, validation_table
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_STEPS = (0, 2, 5, 10, 25, 100)
 NUM_STEPS = 300
-STALLED_LOSS = 2.25
 
 
 def main() -> None:
