@@ -128,3 +128,22 @@ def test_shipped_agreement_gain_is_the_one_validation_chose(name):
     assert record["gain"] == float(min(scores, key=scores.get))
     assert loaded.rule.agreement_gain == record["gain"] and loaded.rule.agreement_decay == record["agreement_decay"]
     assert record["command"].startswith(f"python experiments/update_scale.py --name {name} --agreement-gains")
+
+
+def test_held_out_architectures_are_in_no_family_set_of_meta_training(monkeypatch):
+    """experiments/evaluate_pretrained.py's held-out architectures stay unseen whichever
+    `--families` set a shipped stage was meta-trained on; only the paper's base task, the
+    digits 20 sigmoid network, is a training architecture there (on unseen seeds)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "experiments"))
+    from evaluate_pretrained import HELD_OUT
+    from pretrain import FAMILY_SETS
+
+    base_task = {("digits", (20,), "sigmoid")}
+    trained = {(dataset, tuple(hidden), activation)
+               for families in FAMILY_SETS.values() for dataset, hidden, activation, _ in families}
+    assert {"base", "broad", "deep"} <= set(FAMILY_SETS)
+    assert trained & set(HELD_OUT) == base_task
+    for name in ("l2l", "gated"):
+        shipped = {(d, tuple(int(x) for x in h.strip("()").split(",") if x.strip()), a)
+                   for d, h, a, _ in load_pretrained(name).metadata["training_families"]}
+        assert base_task < shipped and shipped & set(HELD_OUT) == base_task, name
