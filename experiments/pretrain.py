@@ -390,8 +390,8 @@ at 1 and -1.7916 at 1.2), but held out that bound won 7 and 8 of 10 on the two d
 evaluate_pretrained.py (seeds 0 and 1) against 8 and 8 at 0.9: the three-layer mnist1d
 network at 300 steps moved towards Adam (1.178 from 1.228 against 0.993; 1.172 from 1.233
 against 0.988) and the 64-unit one further below it, but the digits sigmoid network at 100
-steps was lost (0.0619 against Adam's 0.0587; 0.0629 against 0.0572), so the bound stays 0.9. `l2l` keeps its
-agreement gain 4 and the meta-objective of its twelfth stage, at meta learning rate 3e-4:
+steps was lost (0.0619 against Adam's 0.0587; 0.0629 against 0.0572), so the bound stays 0.9.
+`l2l` keeps its agreement gain 4 and the meta-objective of its twelfth stage, at meta learning rate 3e-4:
 0.2991 at the start, then 0.3451, 0.2887 and 0.2675 (best, step 75, the last; 11 minutes).
 runs/NAME_twelfth.msgpack is `git show 4cb4437:learned_opt/pretrained/NAME.msgpack`. The
 records of the schedule settings chosen for the twelfth stages and kept fixed move to the
@@ -434,9 +434,10 @@ tuned to 0.01, 0.795; `python experiments/setting_curves.py --name gated --check
 1e-3 it only fell (-1.488, -1.563, -1.413 and -1.597 at steps 15 to 60; 13 minutes). On that
 network the shipped rule's mean input gates grow from about 0.035 at the start to between
 0.06 and 0.12 at step 300 (all but the first layer's kernel, which stays at 0.034), as they do
-on digits, where Adam is tuned to 0.1, while Adam's tuned rate there is 0.01 (`python experiments/input_gates.py --tasks mnist1d:48-48-48:relu digits:20:sigmoid
---at 0 10 50 100 200 300 399`): the rule does not tell the two kinds of task apart, and these
-stages did not teach it to:
+on digits, where Adam is tuned to 0.1, while Adam's tuned rate there is 0.01 (`python
+experiments/input_gates.py --tasks mnist1d:48-48-48:relu digits:20:sigmoid --at 0 10 50 100
+200 300 399`): the rule does not tell the two kinds of task apart, and these stages did not
+teach it to:
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_generator.msgpack \\
