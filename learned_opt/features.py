@@ -120,9 +120,9 @@ def loss_change_features(averages: jnp.ndarray, count: jnp.ndarray, value: jnp.n
     loss. A rule that reads it can shrink its steps as soon as they overshoot, which log|f_t|
     itself (as in `log_and_sign`, scaled by 1/p) shows only as a change in the third decimal:
     Adam at learning rate 0.04 raised an MLP's loss on min-max scaled mnist1d from about 2.35
-    to 2.5-2.8 in its first step and then often stalled at chance, where on digits the first step lowers
-    it. Shape ``(len(decays),)``, float32, in (-1, 1); meant for positive losses (the log of
-    |f| is taken, clipped to float32's range)."""
+    to 2.5-2.8 in its first step and then often stalled at chance, where on digits the first
+    step lowers it. Shape ``(len(decays),)``, float32, in (-1, 1); meant for positive losses
+    (the log of |f| is taken, clipped to float32's range)."""
     betas = jnp.asarray(decays, FEATURE_DTYPE)
     t = jnp.maximum(count, 1).astype(FEATURE_DTYPE)
     change = jnp.tanh(_log_magnitude(value) - averages / (1.0 - betas**t))
