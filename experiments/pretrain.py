@@ -1,22 +1,22 @@
 """Meta-trains the shipped general-purpose optimizers, `l2l` (direct rule) and `gated`.
 
-The shipped files are each rule's stage on mnist1d as the generator emits it (the last
-paragraphs below), from the twelfth stage of each on the min-max scaled inputs that the
-library's loader made of it before. Those twelve came from stages, each `--init-from` the
-previous one: meta-training on
-tasks of 200 steps, then two fine-tunes on tasks of 400 steps, the second with a smaller
-meta learning rate and 48 validation problems per family instead of 16, because with 16 the
-validation scores of consecutive validations differed by up to 0.78; for `l2l`, a fourth
-stage that selects by the validation problems' whole loss curve (`--validate-on curve`)
-rather than their loss at step 400, and a fifth that adds the training-step features
-tanh(t / s) (`--step-timescales`; their weights start at zero, so the run's first validation
-scores its starting point exactly) with a larger meta learning rate (best -1.570 at step
-350 against -1.538 at the start; the other validations scored between -1.08 and -1.54),
-a sixth, the same again with the smaller meta learning rate (best -1.605 at step 250;
-the others between -1.27 and -1.60), and a seventh, the same again on the broad family set,
-which adds three wider ReLU networks (best -1.647 at step 250 against -1.358 at the start;
-the others between -1.35 and -1.65), and an eighth, the same again with meta learning rate
-1e-4 (best -1.743 at step 100; the others -1.521 and -1.636):
+The shipped files are each rule's stage on mnist1d as the generator emits it, meta-trained
+further by PES on the deep family set (the last paragraphs below), from the twelfth stage of
+each on the min-max scaled inputs that the library's loader made of it before. Those twelve
+came from stages, each `--init-from` the previous one: meta-training on tasks of 200 steps,
+then two fine-tunes on tasks of 400 steps, the second with a smaller meta learning rate and
+48 validation problems per family instead of 16, because with 16 the validation scores of
+consecutive validations differed by up to 0.78; for `l2l`, a fourth stage that selects by
+the validation problems' whole loss curve (`--validate-on curve`) rather than their loss at
+step 400, and a fifth that adds the training-step features tanh(t / s) (`--step-timescales`;
+their weights start at zero, so the run's first validation scores its starting point
+exactly) with a larger meta learning rate (best -1.570 at step 350 against -1.538 at the
+start; the other validations scored between -1.08 and -1.54), a sixth, the same again with
+the smaller meta learning rate (best -1.605 at step 250; the others between -1.27 and
+-1.60), and a seventh, the same again on the broad family set, which adds three wider ReLU
+networks (best -1.647 at step 250 against -1.358 at the start; the others between -1.35 and
+-1.65), and an eighth, the same again with meta learning rate 1e-4 (best -1.743 at step 100;
+the others -1.521 and -1.636):
 
     python experiments/pretrain.py --rules l2l --meta-steps 900
     python experiments/pretrain.py --rules l2l --init-from runs/pretrain/l2l/optimizer.msgpack \\
@@ -375,9 +375,10 @@ set with 3e-4, no validation beat the starting point either (-0.9464, then -0.92
         --estimator pes --num-tasks 64 --meta-lr 3e-4 --meta-steps 300 --validate-every 75 \\
         --validation-problems 48 --validate-on curve
 
-The shipped files: one stage of each rule from its twelfth on mnist1d loaded as the MNIST-1D
-generator emits it (about standardised) instead of min-max scaled into [0, 1], which had left
-every input near the same value (experiments/mnist1d_scaling.py). `gated` runs without the
+The generator stage, shipped until the PES stages below: one stage of each rule from its
+twelfth on mnist1d loaded as the MNIST-1D generator emits it (about standardised) instead of
+min-max scaled into [0, 1], which had left every input near the same value
+(experiments/mnist1d_scaling.py). `gated` runs without the
 5-step warm-up there, which guarded against the ReLU stalls of the min-max scaled inputs,
 and with its other schedule settings (0.9 times the step size, agreement gain 2) kept fixed;
 its curve validation went from -1.8091 at the start (the twelfth without the warm-up) to
@@ -462,6 +463,63 @@ and 0.993):
         --horizon 400 --meta-lr 3e-4 --meta-steps 75 --validate-every 25 --validation-problems 48 \\
         --validate-on curve --meta-objective log_loss_over_adam
 
+Nor are two `gated` stages on the deep family set charged by how far each step trails
+Adam's envelope (`--meta-objective log_loss_over_adam`, meta-gradients clipped), which
+leaves the digits families, far ahead of Adam, almost out of the objective. On 100-step
+truncations its curve validation went from 0.3552 at the start to 0.3571, 0.3519 (best,
+step 30), 0.3627 and 0.3650 (20 minutes), and the 48-48-48 network's validation problems
+end at 1.206 at 300 steps, where the shipped file ends at 1.210 (Adam 0.795;
+setting_curves.py as above). Longer steps early do damage that shows only later: that
+network ends at 1.125 under a 100-step warm-up and at 0.965 with every input gate halved
+(`python experiments/setting_curves.py --name gated --tasks mnist1d:48-48-48:relu
+digits:20:sigmoid --variants warmup_steps=100 max_learning_rate=0.45 --at 50 100 200 300`;
+under both the digits sigmoid network trails Adam at 100 steps, 0.101 and 0.097 against
+0.057), and a 100-step truncation sees neither the long early steps nor
+their cost in one piece. Unrolled over the whole 400-step horizon in one truncation the
+validation score only fell (0.3864 and 0.3954 at steps 6 and 12, when it was stopped; 16
+minutes):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_generator.msgpack \\
+        --runs runs/pretrain_deep_over_adam --families deep --horizon 400 --truncation 100 --remat \\
+        --second-order --num-tasks 16 --meta-lr 2e-4 --meta-steps 60 --validate-every 15 \\
+        --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_generator.msgpack \\
+        --runs runs/pretrain_deep_full_horizon --families deep --horizon 400 --truncation 400 --remat \\
+        --second-order --num-tasks 16 --meta-lr 2e-4 --meta-steps 24 --validate-every 6 \\
+        --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
+
+The shipped files are the generator stage of each rule meta-trained further on the deep
+family set under that objective with PES (`--estimator pes`: antithetic perturbations of
+the meta-parameters carried through every truncation of an episode, so that the meta-gradient
+sees what the first steps cost hundreds of steps later, which truncated backpropagation
+does not; Vicol et al. 2021), on 32 tasks a meta-step. For `gated` its curve validation went
+from 0.3552 at the start to 0.3175, 0.3325, 0.3390, 0.3083 and 0.2934 (best, step 400, the
+last; 20 minutes), then, the same again from there, 0.2923, 0.2900 and 0.2844 (best, step
+240, the last; 15 minutes); on the 48-48-48 network's validation problems the first of the
+two ends at 1.045 at 300 steps (the generator stage 1.210, Adam 0.795) and leads Adam at 100
+steps (1.212 against 1.244), and the 40-40 network ends at 0.998 (from 1.200; Adam 0.873),
+while the digits sigmoid network keeps its lead at 100 steps (0.0503 against 0.0570;
+setting_curves.py as above). For `l2l`: 0.2830 at the start, then 0.2980, 0.2651, 0.3291,
+0.2604 (best, step 320) and 0.3341 (30 minutes):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_generator.msgpack \\
+        --runs runs/pretrain_deep_pes --families deep --horizon 400 --estimator pes --num-tasks 32 \\
+        --meta-lr 3e-4 --meta-steps 400 --validate-every 80 --validation-problems 48 --validate-on curve \\
+        --meta-objective log_loss_over_adam
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_deep_pes_400.msgpack \\
+        --runs runs/pretrain_deep_pes2 --families deep \\
+        --horizon 400 --estimator pes --num-tasks 32 --meta-lr 3e-4 --meta-steps 240 --validate-every 80 \\
+        --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 --agreement-gain 4 \\
+        --init-from runs/l2l_generator.msgpack --runs runs/pretrain_deep_pes --families deep --horizon 400 \\
+        --estimator pes --num-tasks 32 --meta-lr 3e-4 --meta-steps 400 --validate-every 80 \\
+        --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
+
+runs/gated_deep_pes_400.msgpack is runs/pretrain_deep_pes/gated/optimizer.msgpack, copied.
 runs/gated_generator.msgpack and runs/l2l_generator.msgpack are the shipped
 learned_opt/pretrained/{gated,l2l}.msgpack of the generator stage, copied.
 
