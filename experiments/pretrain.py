@@ -498,10 +498,10 @@ does not; Vicol et al. 2021), on 32 tasks a meta-step. For `gated` its curve val
 from 0.3552 at the start to 0.3175, 0.3325, 0.3390, 0.3083 and 0.2934 (best, step 400, the
 last; 20 minutes), then, the same again from there, 0.2923, 0.2900 and 0.2844 (best, step
 240, the last; 15 minutes); on the 48-48-48 network's validation problems the first of the
-two ends at 1.045 at 300 steps (the generator stage 1.210, Adam 0.795) and leads Adam at 100
-steps (1.212 against 1.244), and the 40-40 network ends at 0.998 (from 1.200; Adam 0.873),
-while the digits sigmoid network keeps its lead at 100 steps (0.0503 against 0.0570;
-setting_curves.py as above). For `l2l`: 0.2830 at the start, then 0.2980, 0.2651, 0.3291,
+two ends at 1.045 at 300 steps and the second, shipped, at 0.988 (the generator stage 1.210,
+Adam 0.795), and the second leads Adam at 100 steps (1.198 against 1.244); the 40-40 network
+ends at 0.998 and 0.916 (from 1.200; Adam 0.873), while the digits sigmoid network keeps its
+lead at 100 steps (0.0503 and 0.0497 against 0.0570; setting_curves.py as above). For `l2l`: 0.2830 at the start, then 0.2980, 0.2651, 0.3291,
 0.2604 (best, step 320) and 0.3341 (30 minutes):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
