@@ -378,22 +378,22 @@ set with 3e-4, no validation beat the starting point either (-0.9464, then -0.92
 The generator stage, shipped until the PES stages below: one stage of each rule from its
 twelfth on mnist1d loaded as the MNIST-1D generator emits it (about standardised) instead of
 min-max scaled into [0, 1], which had left every input near the same value
-(experiments/mnist1d_scaling.py). `gated` runs without the
-5-step warm-up there, which guarded against the ReLU stalls of the min-max scaled inputs,
-and with its other schedule settings (0.9 times the step size, agreement gain 2) kept fixed;
-its curve validation went from -1.8091 at the start (the twelfth without the warm-up) to
--1.8003, -1.8265, -1.8687 (best, step 54) and -1.8684 (11 minutes); then
-`python experiments/gated_warmup.py --ship` kept it without a warm-up (-1.8687, against
--1.8631 for 2 steps and -1.8540 for 5). On validation `python experiments/update_scale.py
---name gated --multipliers 0.6 0.8 1 1.2 --ship` (12 minutes) prefers its input gates bounded
-at 0.8 times the 0.9 it was meta-trained with, 0.72 (-1.8861, against -1.8092 at 0.6, -1.8687
-at 1 and -1.7916 at 1.2), but held out that bound won 7 and 8 of 10 on the two draws of
-evaluate_pretrained.py (seeds 0 and 1) against 8 and 8 at 0.9: the three-layer mnist1d
-network at 300 steps moved towards Adam (1.178 from 1.228 against 0.993; 1.172 from 1.233
-against 0.988) and the 64-unit one further below it, but the digits sigmoid network at 100
-steps was lost (0.0619 against Adam's 0.0587; 0.0629 against 0.0572), so the bound stays 0.9.
-`l2l` keeps its agreement gain 4 and the meta-objective of its twelfth stage, at meta learning rate 3e-4:
-0.2991 at the start, then 0.3451, 0.2887 and 0.2675 (best, step 75, the last; 11 minutes).
+(experiments/mnist1d_scaling.py). `gated` runs without the 5-step warm-up there, which
+guarded against the ReLU stalls of the min-max scaled inputs, and with its other schedule
+settings (0.9 times the step size, agreement gain 2) kept fixed; its curve validation went
+from -1.8091 at the start (the twelfth without the warm-up) to -1.8003, -1.8265, -1.8687
+(best, step 54) and -1.8684 (11 minutes); then `python experiments/gated_warmup.py --ship`
+kept it without a warm-up (-1.8687, against -1.8631 for 2 steps and -1.8540 for 5). On
+validation `python experiments/update_scale.py --name gated --multipliers 0.6 0.8 1 1.2
+--ship` (12 minutes) prefers its input gates bounded at 0.8 times the 0.9 it was
+meta-trained with, 0.72 (-1.8861, against -1.8092 at 0.6, -1.8687 at 1 and -1.7916 at 1.2),
+but held out that bound won 7 and 8 of 10 on the two draws of evaluate_pretrained.py (seeds
+0 and 1) against 8 and 8 at 0.9: the three-layer mnist1d network at 300 steps moved towards
+Adam (1.178 from 1.228 against 0.993; 1.172 from 1.233 against 0.988) and the 64-unit one
+further below it, but the digits sigmoid network at 100 steps was lost (0.0619 against
+Adam's 0.0587; 0.0629 against 0.0572), so the bound stays 0.9. `l2l` keeps its agreement
+gain 4 and the meta-objective of its twelfth stage, at meta learning rate 3e-4: 0.2991 at
+the start, then 0.3451, 0.2887 and 0.2675 (best, step 75, the last; 11 minutes).
 runs/NAME_twelfth.msgpack is `git show 4cb4437:learned_opt/pretrained/NAME.msgpack`. The
 records of the schedule settings chosen for the twelfth stages and kept fixed move to the
 metadata's `start_schedule_choices` (`inherited_schedule_choices`):
@@ -463,19 +463,18 @@ and 0.993):
         --horizon 400 --meta-lr 3e-4 --meta-steps 75 --validate-every 25 --validation-problems 48 \\
         --validate-on curve --meta-objective log_loss_over_adam
 
-Nor are two `gated` stages on the deep family set charged by how far each step trails
-Adam's envelope (`--meta-objective log_loss_over_adam`, meta-gradients clipped), which
-leaves the digits families, far ahead of Adam, almost out of the objective. On 100-step
-truncations its curve validation went from 0.3552 at the start to 0.3571, 0.3519 (best,
-step 30), 0.3627 and 0.3650 (20 minutes), and the 48-48-48 network's validation problems
-end at 1.206 at 300 steps, where the shipped file ends at 1.210 (Adam 0.795;
-setting_curves.py as above). Longer steps early do damage that shows only later: that
-network ends at 1.125 under a 100-step warm-up and at 0.965 with every input gate halved
-(`python experiments/setting_curves.py --name gated --tasks mnist1d:48-48-48:relu
-digits:20:sigmoid --variants warmup_steps=100 max_learning_rate=0.45 --at 50 100 200 300`;
-under both the digits sigmoid network trails Adam at 100 steps, 0.101 and 0.097 against
-0.057), and a 100-step truncation sees neither the long early steps nor
-their cost in one piece. Unrolled over the whole 400-step horizon in one truncation the
+Nor are two `gated` stages on the deep family set charged by how far each step trails Adam's
+envelope (`--meta-objective log_loss_over_adam`, meta-gradients clipped), which leaves the
+digits families, far ahead of Adam, almost out of the objective. On 100-step truncations its
+curve validation went from 0.3552 at the start to 0.3571, 0.3519 (best, step 30), 0.3627 and
+0.3650 (20 minutes), and the 48-48-48 network's validation problems end at 1.206 at 300
+steps, where the shipped file ends at 1.210 (Adam 0.795; setting_curves.py as above). Its
+steps are too long there: that network ends at 1.125 under a 100-step warm-up and at 0.965
+with every input gate halved (`python experiments/setting_curves.py --name gated --tasks
+mnist1d:48-48-48:relu digits:20:sigmoid --variants warmup_steps=100 max_learning_rate=0.45
+--at 50 100 200 300`; under both the digits sigmoid network trails Adam at 100 steps, 0.101
+and 0.097 against 0.057), and a 100-step truncation cannot charge an early step for what it
+costs in a later one. Unrolled over the whole 400-step horizon in one truncation the
 validation score only fell (0.3864 and 0.3954 at steps 6 and 12, when it was stopped; 16
 minutes):
 
@@ -491,18 +490,19 @@ minutes):
         --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
 
 The shipped files are the generator stage of each rule meta-trained further on the deep
-family set under that objective with PES (`--estimator pes`: antithetic perturbations of
-the meta-parameters carried through every truncation of an episode, so that the meta-gradient
-sees what the first steps cost hundreds of steps later, which truncated backpropagation
-does not; Vicol et al. 2021), on 32 tasks a meta-step. For `gated` its curve validation went
-from 0.3552 at the start to 0.3175, 0.3325, 0.3390, 0.3083 and 0.2934 (best, step 400, the
-last; 20 minutes), then, the same again from there, 0.2923, 0.2900 and 0.2844 (best, step
-240, the last; 15 minutes); on the 48-48-48 network's validation problems the first of the
-two ends at 1.045 at 300 steps and the second, shipped, at 0.988 (the generator stage 1.210,
-Adam 0.795), and the second leads Adam at 100 steps (1.198 against 1.244); the 40-40 network
-ends at 0.998 and 0.916 (from 1.200; Adam 0.873), while the digits sigmoid network keeps its
-lead at 100 steps (0.0503 and 0.0497 against 0.0570; setting_curves.py as above). For `l2l`: 0.2830 at the start, then 0.2980, 0.2651, 0.3291,
-0.2604 (best, step 320) and 0.3341 (30 minutes):
+family set under that objective with PES (`--estimator pes`: antithetic perturbations of the
+meta-parameters carried through every truncation of an episode, so that the meta-gradient
+sees what the first steps cost hundreds of steps later, which truncated backpropagation does
+not; Vicol et al. 2021), on 32 tasks a meta-step. For `gated` its curve validation went from
+0.3552 at the start to 0.3175, 0.3325, 0.3390, 0.3083 and 0.2934 (best, step 400, the last;
+20 minutes), then, the same again from there, 0.2923, 0.2900 and 0.2844 (best, step 240, the
+last; 15 minutes); on the 48-48-48 network's validation problems the first of the two ends
+at 1.045 at 300 steps and the second, shipped, at 0.988 (the generator stage 1.210, Adam
+0.795), and the second leads Adam at 100 steps (1.198 against 1.244); the 40-40 network ends
+at 0.998 and 0.916 (from 1.200; Adam 0.873), while the digits sigmoid network keeps its lead
+at 100 steps (0.0503 and 0.0497 against 0.0570; setting_curves.py as above). For `l2l`:
+0.2830 at the start, then 0.2980, 0.2651, 0.3291, 0.2604 (best, step 320) and 0.3341 (30
+minutes):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_generator.msgpack \\
@@ -715,7 +715,9 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     return path
 
 
-def main() -> None:
+def argument_parser() -> argparse.ArgumentParser:
+    """The command line of this script (also read back by the tests from the commands that
+    the shipped files store)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
     parser.add_argument("--meta-steps", type=int, default=600, help="meta-steps per rule (over all families)")
@@ -771,6 +773,11 @@ def main() -> None:
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")
+    return parser
+
+
+def main() -> None:
+    parser = argument_parser()
     args = parser.parse_args()
     gated_only = [flag for flag, value in (("--loss-change-decays", args.loss_change_decays),
                                            ("--direction-correction", args.direction_correction),

@@ -1,6 +1,8 @@
 """Shipped optimizers: every one loads offline and trains a small model; the demo runs."""
 
+import importlib
 import json
+import shlex
 from pathlib import Path
 
 import jax
@@ -13,6 +15,8 @@ from learned_opt.checkpoint import PRETRAINED, load_pretrained
 from learned_opt.cli import main
 from learned_opt.meta.unroll import init_inner_state, unroll
 from learned_opt.tasks import MLPFamily
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
 def test_list_pretrained_names_the_shipped_files():
@@ -43,7 +47,7 @@ def test_shipped_weights_record_a_documented_command(name):
     """The command stored in a shipped file is one that experiments/pretrain.py documents,
     so the weights can be reproduced from the repository."""
     command = load_pretrained(name).metadata["command"]
-    script = Path(__file__).resolve().parent.parent / "experiments" / "pretrain.py"
+    script = EXPERIMENTS / "pretrain.py"
     documented = " ".join(script.read_text().replace("\\\\\n", " ").split())
     assert command.startswith("python experiments/pretrain.py --rules " + name)
     assert " ".join(command.split()) in documented, command
@@ -78,20 +82,26 @@ def schedule_choice(name: str, key: str) -> dict | None:
     return metadata.get(key, metadata.get("start_schedule_choices", {}).get(key))
 
 
-def assert_fixed_in_meta_training_if_inherited(name: str, key: str, setting_flag: str, is_default: bool = False):
+@pytest.fixture
+def pretrain_script(monkeypatch):
+    """experiments/pretrain.py as a module (it imports its sibling scripts)."""
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    return importlib.import_module("pretrain")
+
+
+def assert_fixed_in_meta_training_if_inherited(pretrain_script, name: str, key: str, setting: str, value):
     """A choice inherited from the stage a file started from was kept fixed through the
-    file's own meta-training: its command passes the chosen value, or, for a value that is
-    the flag's default (`is_default`), does not pass the flag at all."""
+    file's own meta-training: its command, parsed by pretrain.py's own parser (so that a
+    value left at the flag's default counts as passed), sets `setting` to `value`."""
     metadata = load_pretrained(name).metadata
     if key not in metadata:
-        arguments = metadata["command"].split(" --")
-        flag_name = setting_flag.split()[0]
-        passed = setting_flag in arguments
-        assert passed or (is_default and not any(a.split()[0] == flag_name for a in arguments[1:])), (
-            setting_flag, metadata["command"])
+        words = shlex.split(metadata["command"])
+        assert words[:2] == ["python", "experiments/pretrain.py"], metadata["command"]
+        parsed = pretrain_script.argument_parser().parse_args(words[2:])
+        assert getattr(parsed, setting) == pytest.approx(value), (setting, value, metadata["command"])
 
 
-def test_shipped_gated_warmup_is_the_one_validation_chose():
+def test_shipped_gated_warmup_is_the_one_validation_chose(pretrain_script):
     """The warm-up stored in the shipped gated rule is the one with the best recorded curve
     validation score on the training families, among candidates that include none."""
     loaded = load_pretrained("gated")
@@ -100,12 +110,12 @@ def test_shipped_gated_warmup_is_the_one_validation_chose():
     assert "0" in scores and len(scores) > 1
     assert loaded.rule.warmup_steps == record["chosen"] == int(min(scores, key=scores.get))
     assert record["command"] == "python experiments/gated_warmup.py --ship"
-    assert_fixed_in_meta_training_if_inherited("gated", "warmup_steps", f"warmup-steps {record['chosen']}",
-                                               is_default=record["chosen"] == 0)  # pretrain.py's default
+    assert_fixed_in_meta_training_if_inherited(pretrain_script, "gated", "warmup_steps", "warmup_steps",
+                                               record["chosen"])
 
 
 @pytest.mark.parametrize("name", [name for name in ("l2l", "gated") if schedule_choice(name, "update_scale")])
-def test_shipped_step_size_multiplier_is_the_one_validation_chose(name):
+def test_shipped_step_size_multiplier_is_the_one_validation_chose(pretrain_script, name):
     """A shipped rule whose step size was chosen after meta-training (experiments/update_scale.py)
     runs at its meta-trained step size times the multiplier with the best recorded validation
     score, among candidates that include 1 (the step size it was meta-trained at)."""
@@ -117,18 +127,18 @@ def test_shipped_step_size_multiplier_is_the_one_validation_chose(name):
     chosen = getattr(loaded.rule, record["setting"])
     assert chosen == pytest.approx(record["meta_trained_value"] * record["multiplier"])
     assert record["command"].startswith(f"python experiments/update_scale.py --name {name}")
-    flag = record["setting"].replace("_", "-")
-    assert_fixed_in_meta_training_if_inherited(name, "update_scale", f"{flag} {chosen:g}")
+    assert_fixed_in_meta_training_if_inherited(pretrain_script, name, "update_scale", record["setting"], chosen)
 
 
 @pytest.mark.parametrize("name", [name for name in ("l2l", "gated") if schedule_choice(name, "agreement_scaling")])
-def test_shipped_agreement_gain_is_the_one_validation_chose(name):
+def test_shipped_agreement_gain_is_the_one_validation_chose(pretrain_script, name):
     """A shipped rule whose agreement gain was chosen after meta-training (experiments/
     update_scale.py --agreement-gains) runs with the gain of the best recorded validation
     score, among candidates that include 0 (no agreement scaling, as it was meta-trained)."""
     loaded = load_pretrained(name)
     record = schedule_choice(name, "agreement_scaling")
-    assert_fixed_in_meta_training_if_inherited(name, "agreement_scaling", f"agreement-gain {record['gain']:g}")
+    assert_fixed_in_meta_training_if_inherited(pretrain_script, name, "agreement_scaling", "agreement_gain",
+                                               record["gain"])
     scores = record["mean_validation_scores"]
     assert "0" in scores and len(scores) > 1
     assert record["gain"] == float(min(scores, key=scores.get))
@@ -136,17 +146,15 @@ def test_shipped_agreement_gain_is_the_one_validation_chose(name):
     assert record["command"].startswith(f"python experiments/update_scale.py --name {name} --agreement-gains")
 
 
-def test_held_out_architectures_are_in_no_family_set_of_meta_training(monkeypatch):
+def test_held_out_architectures_are_in_no_family_set_of_meta_training(pretrain_script):
     """experiments/evaluate_pretrained.py's held-out architectures stay unseen whichever
     `--families` set a shipped stage was meta-trained on; only the paper's base task, the
     digits 20 sigmoid network, is a training architecture there (on unseen seeds)."""
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "experiments"))
-    from evaluate_pretrained import HELD_OUT
-    from pretrain import FAMILY_SETS
+    from evaluate_pretrained import HELD_OUT  # importable once pretrain_script has put experiments/ on the path
 
     base_task = {("digits", (20,), "sigmoid")}
-    trained = {family[:3] for families in FAMILY_SETS.values() for family in families}
-    assert {"base", "broad", "deep"} <= set(FAMILY_SETS)
+    trained = {family[:3] for families in pretrain_script.FAMILY_SETS.values() for family in families}
+    assert {"base", "broad", "deep"} <= set(pretrain_script.FAMILY_SETS)
     assert trained & set(HELD_OUT) == base_task
     # the metadata holds each family as pretrain.py writes it: its fields as strings
     stored = lambda tasks: {tuple(map(str, task[:3])) for task in tasks}
