@@ -424,8 +424,8 @@ validation, -1.8709 at step 18, was within 0.003 of its start's -1.8687 (then -1
         --families broad --horizon 400 --meta-lr 3e-4 --meta-steps 75 --validate-every 25 \\
         --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
 
-Nor is a `gated` stage from the shipped file on the deep family set (`--families deep`: the
-broad set and a three-layer 48-48-48 ReLU network on mnist1d), meant for the held-out
+Nor is a `gated` stage from the generator stage on the deep family set (`--families deep`:
+the broad set and a three-layer 48-48-48 ReLU network on mnist1d), meant for the held-out
 three-layer network on which `gated` trails tuned Adam at 300 steps. Its curve validation on
 those ten families went from -1.6569 at the start to -1.6644 (step 20), then -1.640, -1.650
 and -1.614 (16 minutes), and on the 48-48-48 network's validation problems the step-20
@@ -433,9 +433,9 @@ meta-parameters end where the start does (mean loss 1.199 at 300 steps against 1
 tuned to 0.01, 0.795; `python experiments/setting_curves.py --name gated --checkpoint FILE
 --tasks mnist1d:40-40:relu mnist1d:48-48-48:relu --at 100 200 300`). At meta learning rate
 1e-3 it only fell (-1.488, -1.563, -1.413 and -1.597 at steps 15 to 60; 13 minutes). On that
-network the shipped rule's mean input gates grow from about 0.035 at the start to between
-0.06 and 0.12 at step 300 (all but the first layer's kernel, which stays at 0.034), as they do
-on digits, where Adam is tuned to 0.1, while Adam's tuned rate there is 0.01 (`python
+network the generator stage's mean input gates grow from about 0.035 at the start to between
+0.06 and 0.12 at step 300 (all but the first layer's kernel, which stays at 0.034), as they
+do on digits, where Adam is tuned to 0.1, while Adam's tuned rate there is 0.01 (`python
 experiments/input_gates.py --tasks mnist1d:48-48-48:relu digits:20:sigmoid --at 0 10 50 100
 200 300 399`): the rule does not tell the two kinds of task apart, and these stages did not
 teach it to:
@@ -451,12 +451,12 @@ teach it to:
         --second-order --normalize-meta-gradient --num-tasks 16 --meta-lr 1e-3 --meta-steps 60 \\
         --validate-every 15 --validation-problems 48 --validate-on curve
 
-Nor is an `l2l` stage from its shipped file on the deep family set: its curve validation
+Nor is an `l2l` stage from its generator stage on the deep family set: its curve validation
 on those ten families went from 0.2830 at the start to 0.2963, 0.2982 and 0.2807 (best, step
-75, the last; 16 minutes), and held out (evaluate_pretrained.py --names l2l, seed 0) it won the
-same 6 of 10 with every mnist1d cell a little further from Adam (the three-layer network
-1.367 and 1.146 at 100 and 300 steps, against the shipped 1.355 and 1.132 and Adam's 1.334
-and 0.993):
+75, the last; 16 minutes), and held out (evaluate_pretrained.py --names l2l, seed 0) it won
+the same 6 of 10 with every mnist1d cell a little further from Adam (the three-layer network
+1.367 and 1.146 at 100 and 300 steps, against the generator stage's 1.355 and 1.132 and
+Adam's 1.334 and 0.993):
 
     python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 --agreement-gain 4 \\
         --init-from runs/l2l_generator.msgpack --runs runs/pretrain_deep --families deep \\
@@ -468,7 +468,7 @@ envelope (`--meta-objective log_loss_over_adam`, meta-gradients clipped), which 
 digits families, far ahead of Adam, almost out of the objective. On 100-step truncations its
 curve validation went from 0.3552 at the start to 0.3571, 0.3519 (best, step 30), 0.3627 and
 0.3650 (20 minutes), and the 48-48-48 network's validation problems end at 1.206 at 300
-steps, where the shipped file ends at 1.210 (Adam 0.795; setting_curves.py as above). Its
+steps, where the generator stage ends at 1.210 (Adam 0.795; setting_curves.py as above). Its
 steps are too long there: that network ends at 1.125 under a 100-step warm-up and at 0.965
 with every input gate halved (`python experiments/setting_curves.py --name gated --tasks
 mnist1d:48-48-48:relu digits:20:sigmoid --variants warmup_steps=100 max_learning_rate=0.45
