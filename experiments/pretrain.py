@@ -489,20 +489,20 @@ minutes):
         --second-order --num-tasks 16 --meta-lr 2e-4 --meta-steps 24 --validate-every 6 \\
         --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
 
-The shipped files are the generator stage of each rule meta-trained further on the deep
-family set under that objective with PES (`--estimator pes`: antithetic perturbations of the
-meta-parameters carried through every truncation of an episode, so that the meta-gradient
-sees what the first steps cost hundreds of steps later, which truncated backpropagation does
-not; Vicol et al. 2021), on 32 tasks a meta-step. For `gated` its curve validation went from
-0.3552 at the start to 0.3175, 0.3325, 0.3390, 0.3083 and 0.2934 (best, step 400, the last;
-20 minutes), then, the same again from there, 0.2923, 0.2900 and 0.2844 (best, step 240, the
-last; 15 minutes); on the 48-48-48 network's validation problems the first of the two ends
-at 1.045 at 300 steps and the second, shipped, at 0.988 (the generator stage 1.210, Adam
-0.795), and the second leads Adam at 100 steps (1.198 against 1.244); the 40-40 network ends
-at 0.998 and 0.916 (from 1.200; Adam 0.873), while the digits sigmoid network keeps its lead
-at 100 steps (0.0503 and 0.0497 against 0.0570; setting_curves.py as above). For `l2l`:
-0.2830 at the start, then 0.2980, 0.2651, 0.3291, 0.2604 (best, step 320) and 0.3341 (30
-minutes):
+The shipped files come from the generator stage of each rule meta-trained further on the
+deep family set under that objective with PES (`--estimator pes`: antithetic perturbations
+of the meta-parameters carried through every truncation of an episode, so that the
+meta-gradient sees what the first steps cost hundreds of steps later, which truncated
+backpropagation does not; Vicol et al. 2021), on 32 tasks a meta-step. For `gated` its curve
+validation went from 0.3552 at the start to 0.3175, 0.3325, 0.3390, 0.3083 and 0.2934 (best,
+step 400, the last; 20 minutes), then, the same again from there, 0.2923, 0.2900 and 0.2844
+(best, step 240, the last; 15 minutes); on the 48-48-48 network's validation problems the
+first of the two ends at 1.045 at 300 steps and the second, shipped, at 0.988 (the generator
+stage 1.210, Adam 0.795), and the second leads Adam at 100 steps (1.198 against 1.244); the
+40-40 network ends at 0.998 and 0.916 (from 1.200; Adam 0.873), while the digits sigmoid
+network keeps its lead at 100 steps (0.0503 and 0.0497 against 0.0570; setting_curves.py as
+above). For `l2l`: 0.2830 at the start, then 0.2980, 0.2651, 0.3291, 0.2604 (best, step 320)
+and 0.3341 (30 minutes):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_generator.msgpack \\
@@ -523,6 +523,46 @@ runs/gated_deep_pes_400.msgpack is runs/pretrain_deep_pes/gated/optimizer.msgpac
 runs/gated_generator.msgpack and runs/l2l_generator.msgpack are the shipped
 learned_opt/pretrained/{gated,l2l}.msgpack of the generator stage, copied.
 
+The shipped files are one PES stage more of each from those two files, with 256 tasks a
+meta-step instead of 32 and five times as many meta-steps. They ran on one NVIDIA H200 GPU
+(JAX 0.11.2) in 7 and 8 minutes, where a 256-task meta-step on the 48-48-48 network is about
+190 times faster than on 2 CPU cores (24 against 0.13 meta-steps a second; the mlp_pes rows
+of benchmarks/README.md); the same commands run on the CPU, in hours (meta-steps of up to 8
+seconds). The GPU's floating point scores the starting points 0.2832 (`gated`) and 0.2636
+(`l2l`), where the CPU gave 0.2844 and 0.2604. Curve validation for `gated`: then 0.3225,
+0.2831, 0.2968, 0.2776, 0.3112, 0.2904, 0.2703 (best, step 1750) and 0.3011; for `l2l`:
+0.3201, 0.2491, 0.2538, 0.2489, 0.2327 and 0.2320 (best, step 1500, the last):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_deep_pes2.msgpack \\
+        --runs runs/pretrain_deep_pes_gpu --families deep --horizon 400 --estimator pes --num-tasks 256 \\
+        --meta-lr 3e-4 --meta-steps 2000 --validate-every 250 --validation-problems 48 --validate-on curve \\
+        --meta-objective log_loss_over_adam
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 --agreement-gain 4 \\
+        --init-from runs/l2l_deep_pes_320.msgpack --runs runs/pretrain_deep_pes_gpu --families deep --horizon 400 \\
+        --estimator pes --num-tasks 256 --meta-lr 3e-4 --meta-steps 1500 --validate-every 250 \\
+        --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
+
+runs/gated_deep_pes2.msgpack and runs/l2l_deep_pes_320.msgpack are the files of the 32-task
+stages above (runs/pretrain_deep_pes2/gated/ and runs/pretrain_deep_pes/l2l/ at step 320),
+copied. On those files' validation problems `experiments/update_scale.py --multipliers 0.7
+0.85 1 1.15 --ship` then set each rule's step at 0.85 times its meta-trained size
+(experiments/results/update_scale_{gated,l2l}.md). Not shipped: a third 32-task `gated`
+stage on the CPU from runs/gated_deep_pes2.msgpack, which never beat its start (0.2844, then
+0.2958, 0.2968, 0.3008, 0.2861 and 0.2856; 24 minutes), and a second 256-task `l2l` stage on
+the GPU from the shipped file, stopped by the GPU's time limit at step 747 of 1000 (0.2319
+at the start, then 0.2454, 0.2358 and 0.2272); its meta-parameters went with the machine:
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_deep_pes2.msgpack \\
+        --runs runs/pretrain_deep_pes3 --families deep --horizon 400 --estimator pes --num-tasks 32 \\
+        --meta-lr 3e-4 --meta-steps 400 --validate-every 80 --validation-problems 48 --validate-on curve \\
+        --meta-objective log_loss_over_adam
+    python experiments/pretrain.py --rules l2l --step-timescales 10 30 100 300 --agreement-gain 4 \\
+        --init-from runs/l2l_deep_pes_gpu.msgpack --runs runs/pretrain_deep_pes_gpu2 --families deep \\
+        --horizon 400 --estimator pes --num-tasks 256 --meta-lr 3e-4 --meta-steps 1000 --validate-every 250 \\
+        --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
+
 Each run resumes from RUNS/NAME/ if stopped, and copies its result into the package when
 done. Each rule is meta-trained on a distribution of small classifiers: MLPs of several
 widths, depths and activations on the offline datasets (digits, mnist1d), two of the six
@@ -541,10 +581,13 @@ import argparse
 import dataclasses
 import json
 import math
+import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
+
+import jax
 
 import learned_opt as lo
 from learned_opt.checkpoint import meta_params_for
@@ -704,6 +747,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
         "best_validation_loss": result.best_validation_loss,
         "best_step": result.best_step,
         "seconds": time.perf_counter() - start_time,
+        "device": jax.devices()[0].device_kind,  # what "seconds" were measured on
     }
     inherited = inherited_schedule_choices(start.metadata, rule) if start else {}
     if inherited:
@@ -774,6 +818,16 @@ def argument_parser() -> argparse.ArgumentParser:
                         help="start from these meta-parameters (a checkpoint of the same rule) instead of at random")
     parser.add_argument("--runs", default="runs/pretrain", help="where meta-training runs and resumes")
     return parser
+
+
+def stage_arguments(metadata: dict) -> argparse.Namespace:
+    """The arguments of the meta-training stage that wrote a checkpoint: the `pretrain.py`
+    command stored in its metadata, parsed by this script's parser (so that a flag left at
+    its default reads as that default)."""
+    words = shlex.split(metadata["command"])
+    if words[:2] != ["python", "experiments/pretrain.py"]:
+        raise ValueError(f"not a pretrain.py command: {metadata['command']!r}")
+    return argument_parser().parse_args(words[2:])
 
 
 def main() -> None:

@@ -40,12 +40,11 @@ from typing import NamedTuple
 from learned_opt.checkpoint import PRETRAINED, load_pretrained, save
 from learned_opt.meta import MetaTrainConfig
 
-from pretrain import RULES, validation_scores, validation_table
+from pretrain import RULES, stage_arguments, validation_scores, validation_table
 
 ROOT = Path(__file__).resolve().parent.parent
 # the setting that scales every step of each rule (keyed by the rule's `name`)
 SCALE_SETTINGS = {"direct": "output_scale", "gated": "max_learning_rate"}
-FAMILY_SET = "broad"
 
 
 class ScaleSearch(NamedTuple):
@@ -106,8 +105,9 @@ def main() -> None:
     setting, values, labels, rules = search.setting, search.values, search.labels, search.rules
     # the settings the shipped stage was selected with: horizon, validation problems, objective, seed
     config = MetaTrainConfig(**loaded.metadata["meta_train_config"])
-    scores = validation_scores(rules, loaded.meta_params, config, FAMILY_SET)
-    table, means = validation_table(labels, scores, FAMILY_SET)
+    family_set = stage_arguments(loaded.metadata).families
+    scores = validation_scores(rules, loaded.meta_params, config, family_set)
+    table, means = validation_table(labels, scores, family_set)
     best = min(range(len(rules)), key=means.__getitem__)
     lines = [
         f"# The shipped `{args.name}` optimizer {search.title}",
@@ -115,7 +115,7 @@ def main() -> None:
         f"Validation score (`{config.meta_objective}` of the mean loss "
         f"{'averaged over the steps' if config.validate_on == 'curve' else 'at the last step'} of {config.horizon}; "
         f"lower is better) on {config.num_validation_problems} validation problems of each meta-training family "
-        f"(`--families {FAMILY_SET}`), {search.candidates}. Produced by `{command}`.",
+        f"(`--families {family_set}`), {search.candidates}. Produced by `{command}`.",
         "",
         *table,
         "",

@@ -8,14 +8,14 @@ that step count?
 
 `evaluate_pretrained.py` asks it on held-out tasks, which no choice of meta-parameters or
 settings may look at. This script asks it on the validation problems of the meta-training
-families (`pretrain.py --families broad`) against Adam's envelope b(t) on their tuning
-problems (the lowest mean loss at step t over the learning-rate grid: Adam tuned for
-stopping at t, on the problems it is scored on, so the comparison favours Adam). Each cell
-is log(f(t) / b(t)), the rule's mean loss over Adam's, in natural-log units: negative where
-the rule is below Adam. The candidates are ranked by their worst cell (the criterion of the
-held-out test, that every cell be below Adam), then by the mean cell; the unchanged rule is
-the first. Variants are `setting=value` pairs of the rule's `schedule_settings`, as in
-`setting_curves.py`.
+families (the `pretrain.py --families` set of the stage that wrote the checkpoint) against
+Adam's envelope b(t) on their tuning problems (the lowest mean loss at step t over the
+learning-rate grid: Adam tuned for stopping at t, on the problems it is scored on, so the
+comparison favours Adam). Each cell is log(f(t) / b(t)), the rule's mean loss over Adam's,
+in natural-log units: negative where the rule is below Adam. The candidates are ranked by
+their worst cell (the criterion of the held-out test, that every cell be below Adam), then
+by the mean cell; the unchanged rule is the first. Variants are `setting=value` pairs of the
+rule's `schedule_settings`, as in `setting_curves.py`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ import learned_opt as lo
 from learned_opt.baselines import envelope_curve
 from learned_opt.evaluation import problem_curves
 
-from pretrain import FAMILY_SETS, family_label, training_families
+from pretrain import FAMILY_SETS, family_label, stage_arguments, training_families
 from setting_curves import add_candidate_arguments, parsed_candidates
-
-FAMILY_SET = "broad"
 
 
 def log_ratio_cells(family, rules, meta_params, problems: int, at: list[int]) -> np.ndarray:
@@ -64,7 +62,8 @@ def main() -> None:
              "| family | step | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     print("\n".join(lines), flush=True)
     family_cells = []  # [f][r, s]
-    for spec, family in zip(FAMILY_SETS[FAMILY_SET], training_families(FAMILY_SET)):
+    family_set = stage_arguments(loaded.metadata).families  # the families the checkpoint was meta-trained on
+    for spec, family in zip(FAMILY_SETS[family_set], training_families(family_set)):
         family_cells.append(log_ratio_cells(family, rules, loaded.meta_params, args.problems, args.at))
         rows = [f"| {family_label(*spec)} | {step} | " + " | ".join(f"{x:+.3f}" for x in family_cells[-1][:, s])
                 + " |" for s, step in enumerate(args.at)]

@@ -2,7 +2,6 @@
 
 import importlib
 import json
-import shlex
 from pathlib import Path
 
 import jax
@@ -95,9 +94,7 @@ def assert_fixed_in_meta_training_if_inherited(pretrain_script, name: str, key: 
     value left at the flag's default counts as passed), sets `setting` to `value`."""
     metadata = load_pretrained(name).metadata
     if key not in metadata:
-        words = shlex.split(metadata["command"])
-        assert words[:2] == ["python", "experiments/pretrain.py"], metadata["command"]
-        parsed = pretrain_script.argument_parser().parse_args(words[2:])
+        parsed = pretrain_script.stage_arguments(metadata)
         assert getattr(parsed, setting) == pytest.approx(value), (setting, value, metadata["command"])
 
 
