@@ -16,8 +16,9 @@
    truncation length, with and without rematerialisation (`jax.checkpoint` of each inner
    step), next to that of Adam's unroll of the same length.
 
-With `--backend cuda` (or rocm, tpu) every measurement runs on the first accelerator. The Markdown report beside
-`--out` (README.md) shows every results*.json file in that folder.
+With `--backend cuda` (or rocm, tpu) every measurement runs on the first accelerator. The
+Markdown report beside `--out` (README.md) shows every results*.json file in that folder
+and each accelerator's speed-up over the CPU.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 THROUGHPUT_WORKER = "--throughput-worker"
-# workload -> ((devices, tasks) pairs measured on the CPU, task counts on a GPU)
+# workload -> ((devices, tasks) pairs measured on the CPU, task counts on an accelerator)
 WORKLOADS = {
     "quadratic": (((1, 64), (4, 64)), (64,)),
     "mlp_pes": (((1, 32), (1, 256)), (32, 256)),

@@ -497,12 +497,12 @@ backpropagation does not; Vicol et al. 2021), on 32 tasks a meta-step. For `gate
 validation went from 0.3552 at the start to 0.3175, 0.3325, 0.3390, 0.3083 and 0.2934 (best,
 step 400, the last; 20 minutes), then, the same again from there, 0.2923, 0.2900 and 0.2844
 (best, step 240, the last; 15 minutes); on the 48-48-48 network's validation problems the
-first of the two ends at 1.045 at 300 steps and the second, shipped, at 0.988 (the generator
-stage 1.210, Adam 0.795), and the second leads Adam at 100 steps (1.198 against 1.244); the
-40-40 network ends at 0.998 and 0.916 (from 1.200; Adam 0.873), while the digits sigmoid
-network keeps its lead at 100 steps (0.0503 and 0.0497 against 0.0570; setting_curves.py as
-above). For `l2l`: 0.2830 at the start, then 0.2980, 0.2651, 0.3291, 0.2604 (best, step 320)
-and 0.3341 (30 minutes):
+first of the two ends at 1.045 at 300 steps and the second at 0.988 (the generator stage
+1.210, Adam 0.795), and the second leads Adam at 100 steps (1.198 against 1.244); the 40-40
+network ends at 0.998 and 0.916 (from 1.200; Adam 0.873), while the digits sigmoid network
+keeps its lead at 100 steps (0.0503 and 0.0497 against 0.0570; setting_curves.py as above).
+For `l2l`: 0.2830 at the start, then 0.2980, 0.2651, 0.3291, 0.2604 (best, step 320) and
+0.3341 (30 minutes):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_generator.msgpack \\
@@ -523,15 +523,16 @@ runs/gated_deep_pes_400.msgpack is runs/pretrain_deep_pes/gated/optimizer.msgpac
 runs/gated_generator.msgpack and runs/l2l_generator.msgpack are the shipped
 learned_opt/pretrained/{gated,l2l}.msgpack of the generator stage, copied.
 
-The shipped files are one PES stage more of each from those two files, with 256 tasks a
-meta-step instead of 32 and five times as many meta-steps. They ran on one NVIDIA H200 GPU
-(JAX 0.11.2) in 7 and 8 minutes, where a 256-task meta-step on the 48-48-48 network is about
-190 times faster than on 2 CPU cores (24 against 0.13 meta-steps a second; the mlp_pes rows
-of benchmarks/README.md); the same commands run on the CPU, in hours (meta-steps of up to 8
-seconds). The GPU's floating point scores the starting points 0.2832 (`gated`) and 0.2636
-(`l2l`), where the CPU gave 0.2844 and 0.2604. Curve validation for `gated`: then 0.3225,
-0.2831, 0.2968, 0.2776, 0.3112, 0.2904, 0.2703 (best, step 1750) and 0.3011; for `l2l`:
-0.3201, 0.2491, 0.2538, 0.2489, 0.2327 and 0.2320 (best, step 1500, the last):
+The shipped files are one PES stage more of each from the 32-task stages above (`gated`'s
+second, `l2l`'s one), with 256 tasks a meta-step instead of 32 and 2000 and 1500 meta-steps.
+They ran on one NVIDIA H200 GPU (JAX 0.11.2) in 7 and 8 minutes, where a 256-task meta-step
+on the 48-48-48 network is about 190 times faster than on 2 CPU cores (24 against 0.13
+meta-steps a second; the mlp_pes rows of benchmarks/README.md); the same commands run on the
+CPU, in hours (meta-steps of up to 8 seconds). The GPU's floating point scores the starting
+points 0.2832 (`gated`) and 0.2636 (`l2l`), where the CPU gave 0.2844 and 0.2604. Curve
+validation for `gated`: then 0.3225, 0.2831, 0.2968, 0.2776, 0.3112, 0.2904, 0.2703 (best,
+step 1750) and 0.3011; for `l2l`: 0.3201, 0.2491, 0.2538, 0.2489, 0.2327 and 0.2320 (best,
+step 1500, the last):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_deep_pes2.msgpack \\
@@ -545,13 +546,14 @@ seconds). The GPU's floating point scores the starting points 0.2832 (`gated`) a
 
 runs/gated_deep_pes2.msgpack and runs/l2l_deep_pes_320.msgpack are the files of the 32-task
 stages above (runs/pretrain_deep_pes2/gated/ and runs/pretrain_deep_pes/l2l/ at step 320),
-copied. On those files' validation problems `experiments/update_scale.py --multipliers 0.7
-0.85 1 1.15 --ship` then set each rule's step at 0.85 times its meta-trained size
+copied. On the validation problems `experiments/update_scale.py --multipliers 0.7 0.85 1
+1.15 --ship` then set each 256-task file's step at 0.85 times its meta-trained size
 (experiments/results/update_scale_{gated,l2l}.md). Not shipped: a third 32-task `gated`
 stage on the CPU from runs/gated_deep_pes2.msgpack, which never beat its start (0.2844, then
 0.2958, 0.2968, 0.3008, 0.2861 and 0.2856; 24 minutes), and a second 256-task `l2l` stage on
-the GPU from the shipped file, stopped by the GPU's time limit at step 747 of 1000 (0.2319
-at the start, then 0.2454, 0.2358 and 0.2272); its meta-parameters went with the machine:
+the GPU from the first (its optimizer.msgpack copied to runs/l2l_deep_pes_gpu.msgpack,
+before the step choice), stopped by the GPU's time limit at step 747 of 1000 (0.2319 at the
+start, then 0.2454, 0.2358 and 0.2272); its meta-parameters went with the machine:
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_deep_pes2.msgpack \\
