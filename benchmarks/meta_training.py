@@ -252,10 +252,10 @@ def main() -> None:
         print(json.dumps(throughput(name, int(devices), int(tasks), repeats)))
         return
     # each configuration in its own process: the forced host device count is fixed at import
-    env = {**os.environ, "JAX_PLATFORMS": args.backend}
+    os.environ["JAX_PLATFORMS"] = args.backend  # this process's memory measurements too
+    env = dict(os.environ)
     if args.backend == "cpu":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-    os.environ["JAX_PLATFORMS"] = args.backend
     rows = []
     for name, (cpu_runs, gpu_tasks) in WORKLOADS.items():
         runs = cpu_runs if args.backend == "cpu" else [(1, tasks) for tasks in gpu_tasks]
