@@ -738,24 +738,34 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
     # a warm start must be of the same architecture, or add inputs or read-outs: meta_params_for raises otherwise
     start = lo.load(args.init_from) if args.init_from else None
     initial = meta_params_for(rule, start) if start else None
-    with open(metrics_path, "a", buffering=1) as metrics:  # line-buffered: a killed run loses no record
-        result = meta_train(rule, training_families(args.families), config, run_dir=run_dir, resume=True,
-                            on_record=lambda r: metrics.write(json.dumps(r) + "\n"), initial_meta_params=initial)
-    metadata = {
+    stage = {
         "command": "python experiments/pretrain.py " + " ".join(sys.argv[1:]),
         "training_families": [list(map(str, f)) for f in FAMILY_SETS[args.families]],
         "initial_meta_params": args.init_from,
         "meta_train_config": dataclasses.asdict(config),
+    }
+    inherited = inherited_schedule_choices(start.metadata, rule) if start else {}
+    if inherited:
+        stage["start_schedule_choices"] = {
+            "about": "schedule settings chosen on validation for the meta-parameters this stage started from "
+                     "(--init-from), kept fixed through its meta-training", **inherited}
+
+    def save_best_so_far(step: int, meta_params) -> None:
+        # a run stopped before its end (a machine's time limit) still leaves its best meta-parameters
+        # in a small file, beside a training state that may be too large to copy off that machine
+        lo.save(run_dir / "optimizer.msgpack", rule, meta_params, {**stage, "best_step": step, "finished": False})
+
+    with open(metrics_path, "a", buffering=1) as metrics:  # line-buffered: a killed run loses no record
+        result = meta_train(rule, training_families(args.families), config, run_dir=run_dir, resume=True,
+                            on_record=lambda r: metrics.write(json.dumps(r) + "\n"), on_best=save_best_so_far,
+                            initial_meta_params=initial)
+    metadata = {
+        **stage,
         "best_validation_loss": result.best_validation_loss,
         "best_step": result.best_step,
         "seconds": time.perf_counter() - start_time,
         "device": jax.devices()[0].device_kind,  # what "seconds" were measured on
     }
-    inherited = inherited_schedule_choices(start.metadata, rule) if start else {}
-    if inherited:
-        metadata["start_schedule_choices"] = {
-            "about": "schedule settings chosen on validation for the meta-parameters this stage started from "
-                     "(--init-from), kept fixed through its meta-training", **inherited}
     path = lo.save(run_dir / "optimizer.msgpack", rule, result.best_meta_params, metadata)
     print(f"{name}: best validation loss {result.best_validation_loss:.4g} at step {result.best_step}")
     return path

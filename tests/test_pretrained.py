@@ -158,3 +158,31 @@ def test_held_out_architectures_are_in_no_family_set_of_meta_training(pretrain_s
     for name in ("l2l", "gated"):
         shipped = stored(load_pretrained(name).metadata["training_families"])
         assert stored(base_task) < shipped and shipped & stored(HELD_OUT) == stored(base_task), name
+
+
+def test_a_stopped_pretrain_stage_leaves_its_best_meta_parameters(pretrain_script, tmp_path, monkeypatch):
+    """A stage stopped before its end (a machine's time limit) leaves the best meta-parameters
+    so far, with its command, in RUNS/NAME/optimizer.msgpack (its training state may be too
+    large to copy off the machine it ran on)."""
+    argv = ["--rules", "l2l", "--runs", str(tmp_path), "--horizon", "4", "--truncation", "2", "--num-tasks", "1",
+            "--meta-steps", "3", "--validation-problems", "1"]
+    monkeypatch.setattr("sys.argv", ["experiments/pretrain.py", *argv])
+
+    class Stopped(Exception):
+        pass
+
+    def stop_at_first_validation(rule, families, config, **kwargs):
+        def on_record(record):
+            kwargs["on_record"](record)
+            raise Stopped
+        return lo.meta.meta_train(rule, families, config, **{**kwargs, "on_record": on_record})
+
+    monkeypatch.setattr(pretrain_script, "meta_train", stop_at_first_validation)
+    with pytest.raises(Stopped):
+        pretrain_script.pretrain("l2l", pretrain_script.argument_parser().parse_args(argv))
+    saved = lo.load(tmp_path / "l2l" / "optimizer.msgpack")
+    assert saved.metadata["finished"] is False and saved.metadata["best_step"] == 0
+    assert pretrain_script.stage_arguments(saved.metadata).num_tasks == 1
+    assert saved.rule == pretrain_script.RULES["l2l"][0]
+    records = [json.loads(line) for line in (tmp_path / "l2l" / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["kind"] == "validation" and records[0]["step"] == 0
