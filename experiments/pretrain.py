@@ -727,6 +727,7 @@ def pretrain(name: str, args: argparse.Namespace) -> Path:
                              truncation_length=args.truncation or args.horizon, meta_objective=args.meta_objective,
                              validate_every=args.validate_every, estimator=args.estimator,
                              num_validation_problems=args.validation_problems, validate_on=args.validate_on,
+                             baseline_temperature=args.baseline_temperature,
                              meta_learning_rate=args.meta_lr or meta_lr, second_order=args.second_order,
                              normalize_meta_gradient=args.normalize_meta_gradient, remat=args.remat, seed=0)
     run_dir = Path(args.runs) / name
@@ -799,6 +800,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--meta-objective", choices=("log_loss", "log_loss_over_adam"), default="log_loss",
                         help="sum of log losses, or of how far each step's log loss is behind Adam tuned "
                              "for that step (see MetaTrainConfig)")
+    parser.add_argument("--baseline-temperature", type=float, default=MetaTrainConfig.baseline_temperature,
+                        metavar="TAU", help="log_loss_over_adam: the softness tau of tau * softplus(log(f / b) / tau); "
+                        "smaller spends the meta-gradient more on the steps where the rule trails Adam")
     parser.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",
                         help="score validation problems at the horizon, or over the whole loss curve")
     parser.add_argument("--step-timescales", type=float, nargs="+", metavar="S",
@@ -859,6 +863,8 @@ def main() -> None:
         parser.error("--max-learning-rate must be positive")
     if args.agreement_gain < 0:
         parser.error("--agreement-gain must be non-negative")
+    if args.baseline_temperature <= 0:
+        parser.error("--baseline-temperature must be positive")
     for name in args.rules:
         path = pretrain(name, args)
         shutil.copy(path, ROOT / "learned_opt" / "pretrained" / f"{name}.msgpack")
