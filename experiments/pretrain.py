@@ -524,15 +524,15 @@ runs/gated_generator.msgpack and runs/l2l_generator.msgpack are the shipped
 learned_opt/pretrained/{gated,l2l}.msgpack of the generator stage, copied.
 
 The shipped `l2l` file, and the start of the shipped `gated` one (below), are one PES stage
-more of each from the 32-task stages above (`gated`'s second, `l2l`'s one), with 256 tasks a meta-step instead of 32 and 2000 and 1500 meta-steps.
-They ran on one NVIDIA H200 GPU (JAX 0.11.2) in 7 and 8 minutes, where a 256-task meta-step
-on the 48-48-48 network is about 190 times faster than on 2 CPU cores (24 against 0.13
-meta-steps a second; the mlp_pes rows of benchmarks/README.md); the same commands run on the
-CPU, in hours (meta-steps of up to 8 seconds). The GPU's floating point scores the starting
-points 0.2832 (`gated`) and 0.2636 (`l2l`), where the CPU gave 0.2844 and 0.2604. Curve
-validation for `gated`: then 0.3225, 0.2831, 0.2968, 0.2776, 0.3112, 0.2904, 0.2703 (best,
-step 1750) and 0.3011; for `l2l`: 0.3201, 0.2491, 0.2538, 0.2489, 0.2327 and 0.2320 (best,
-step 1500, the last):
+more of each from the 32-task stages above (`gated`'s second, `l2l`'s one), with 256 tasks a
+meta-step instead of 32 and 2000 and 1500 meta-steps. They ran on one NVIDIA H200 GPU (JAX
+0.11.2) in 7 and 8 minutes, where a 256-task meta-step on the 48-48-48 network is about 190
+times faster than on 2 CPU cores (24 against 0.13 meta-steps a second; the mlp_pes rows of
+benchmarks/README.md); the same commands run on the CPU, in hours (meta-steps of up to 8
+seconds). The GPU's floating point scores the starting points 0.2832 (`gated`) and 0.2636
+(`l2l`), where the CPU gave 0.2844 and 0.2604. Curve validation for `gated`: then 0.3225,
+0.2831, 0.2968, 0.2776, 0.3112, 0.2904, 0.2703 (best, step 1750) and 0.3011; for `l2l`:
+0.3201, 0.2491, 0.2538, 0.2489, 0.2327 and 0.2320 (best, step 1500, the last):
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.9 --agreement-gain 2 --init-from runs/gated_deep_pes2.msgpack \\
@@ -566,16 +566,17 @@ start, then 0.2454, 0.2358 and 0.2272); its meta-parameters went with the machin
         --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam
 
 The shipped `gated` file is one more 256-task PES stage, on 2 CPU cores (56 minutes, about 3
-seconds a meta-step), from the 256-task `gated` file with its step at 0.85 times (the shipped
-file before it, copied to runs/gated_deep_pes_gpu_x0.85.msgpack; its input-gate bound 0.765
-kept through the stage) under a sharper hinge of the objective, `--baseline-temperature 0.2`
-instead of 0.5. A step's weight in the meta-gradient of tau * softplus(log(f / b) / tau) is
-sigmoid(log(f / b) / tau): at 0.5 a step whose loss is 20% below Adam's weighs 0.39 and one
-10% above it 0.55, at 0.2 they weigh 0.25 and 0.62 (a loss half of Adam's: 0.20 and 0.03), so the
-meta-gradient goes more to where the rule trails (the deep family set's validation cells had
-`gated` below Adam on 19 of 20, the 48-48-48 ReLU network at 300 steps at +0.113;
-experiments/results/validation_cells_gated.md). Curve validation on that scale: 0.0873 at the start, then 0.0907, 0.0864, 0.0896, 0.0978, 0.0839 (best, step 500)
-and 0.0877:
+seconds a meta-step), from the 256-task `gated` file with its step at 0.85 times (the
+shipped file before it, copied to runs/gated_deep_pes_gpu_x0.85.msgpack; its input-gate
+bound 0.765 kept through the stage) under a sharper hinge of the objective,
+`--baseline-temperature 0.2` instead of 0.5. A step's weight in the meta-gradient of tau *
+softplus(log(f / b) / tau) is sigmoid(log(f / b) / tau): at 0.5 a step whose loss is 20%
+below Adam's weighs 0.39 and one 10% above it 0.55, at 0.2 they weigh 0.25 and 0.62 (a loss
+half of Adam's: 0.20 and 0.03), so the meta-gradient goes more to where the rule trails (the
+deep family set's validation cells had `gated` below Adam on 19 of 20, the 48-48-48 ReLU
+network at 300 steps at +0.113; experiments/results/validation_cells_gated.md). Curve
+validation on that scale: 0.0873 at the start, then 0.0907, 0.0864, 0.0896, 0.0978, 0.0839
+(best, step 500) and 0.0877:
 
     python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
         --direction-correction --max-learning-rate 0.765 --agreement-gain 2 \\
