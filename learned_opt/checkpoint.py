@@ -199,7 +199,7 @@ PRETRAINED: dict[str, tuple[str, str]] = {
     "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
               "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
               "number too, meta-trained on small MLP classifiers (experiments/pretrain.py) with the schedule it "
-              "runs with: input gates bounded at 0.9, agreement-scaled steps (gain 2) and no warm-up, all chosen "
+              "runs with: input gates bounded at 0.765, agreement-scaled steps (gain 2) and no warm-up, all chosen "
               "on validation (experiments/update_scale.py, experiments/gated_warmup.py)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
