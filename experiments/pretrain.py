@@ -523,8 +523,8 @@ runs/gated_deep_pes_400.msgpack is runs/pretrain_deep_pes/gated/optimizer.msgpac
 runs/gated_generator.msgpack and runs/l2l_generator.msgpack are the shipped
 learned_opt/pretrained/{gated,l2l}.msgpack of the generator stage, copied.
 
-The starts of the shipped `l2l` and `gated` files (below) are one PES stage more of each
-from the 32-task stages above (`gated`'s second, `l2l`'s one), with 256 tasks a
+The files that the shipped `l2l` and `gated` stages (below) started from are one PES stage
+more of each from the 32-task stages above (`gated`'s second, `l2l`'s one), with 256 tasks a
 meta-step instead of 32 and 2000 and 1500 meta-steps. They ran on one NVIDIA H200 GPU (JAX
 0.11.2) in 7 and 8 minutes, where a 256-task meta-step on the 48-48-48 network is about 190
 times faster than on 2 CPU cores (24 against 0.13 meta-steps a second; the mlp_pes rows of
@@ -584,7 +584,7 @@ validation on that scale: 0.0873 at the start, then 0.0907, 0.0864, 0.0896, 0.09
         --horizon 400 --estimator pes --num-tasks 256 --meta-lr 2e-4 --meta-steps 600 --validate-every 100 \\
         --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam --baseline-temperature 0.2
 
-The shipped `l2l` file is the same stage for `l2l`, on 2 CPU cores (96 minutes, about 5
+The shipped `l2l` file is the same stage for `l2l`, on 2 CPU cores (96 minutes, 5 to 7
 seconds a meta-step: its two 20-unit LSTM layers and their PES state are larger than
 `gated`'s), from the 256-task `l2l` file above with its step at 0.85 times (copied to
 runs/l2l_deep_pes_gpu_x0.85.msgpack; `--output-scale 0.085` keeps that step through the
