@@ -16,6 +16,11 @@ in natural-log units: negative where the rule is below Adam. The candidates are 
 their worst cell (the criterion of the held-out test, that every cell be below Adam), then
 by the mean cell; the unchanged rule is the first. Variants are `setting=value` pairs of the
 rule's `schedule_settings`, as in `setting_curves.py`.
+
+With `--ship`, the first-ranked candidate's settings go into the shipped file (`--name`'s;
+not with `--checkpoint`), its meta-parameters unchanged, with a `validation_cells` record in
+its metadata: the command, every candidate's worst and mean cell, the settings chosen and
+the values they replaced.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ import numpy as np
 
 import learned_opt as lo
 from learned_opt.baselines import envelope_curve
+from learned_opt.checkpoint import PRETRAINED, save
 from learned_opt.evaluation import problem_curves
 
 from pretrain import FAMILY_SETS, family_label, stage_arguments, training_families
 from setting_curves import add_candidate_arguments, parsed_candidates
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def log_ratio_cells(family, rules, meta_params, problems: int, at: list[int]) -> np.ndarray:
@@ -51,9 +59,13 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=48, help="validation (and tuning) problems a family")
     parser.add_argument("--at", type=int, nargs="+", default=[100, 300], help="step counts of the cells")
     parser.add_argument("--output", metavar="FILE", help="also write the table, with this command, to FILE (markdown)")
+    parser.add_argument("--ship", action="store_true",
+                        help="write the first-ranked candidate's settings into --name's shipped file")
     args = parser.parse_args()
     if min(args.at) < 1 or args.problems < 1:
         parser.error("--at step counts and --problems must be positive")
+    if args.ship and args.checkpoint:
+        parser.error("--ship writes --name's shipped file; it cannot be combined with --checkpoint")
     loaded, candidates = parsed_candidates(parser, args)
     labels, rules = (list(column) for column in zip(*candidates))
     command = "python experiments/validation_cells.py " + " ".join(sys.argv[1:])
@@ -80,6 +92,16 @@ def main() -> None:
     print("\n".join(summary))
     if args.output:
         Path(args.output).write_text("\n".join(lines + summary) + "\n")
+    if args.ship:
+        best = ranking[0]
+        chosen = args.variants[best - 1] if best > 0 else {}
+        record = {"command": command, "chosen": labels[best], "settings": chosen,
+                  "replaced": {setting: getattr(loaded.rule, setting) for setting in chosen},
+                  "worst_cells": {label: float(row.max()) for label, row in zip(labels, flat)},
+                  "mean_cells": {label: float(row.mean()) for label, row in zip(labels, flat)}}
+        path = save(ROOT / "learned_opt" / "pretrained" / PRETRAINED[args.name][0], rules[best], loaded.meta_params,
+                    {**loaded.metadata, "validation_cells": record})
+        print(f"wrote {path} with {labels[best]}")
 
 
 if __name__ == "__main__":

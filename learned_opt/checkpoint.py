@@ -195,12 +195,13 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
 PRETRAINED: dict[str, tuple[str, str]] = {
     "l2l": ("l2l.msgpack", "direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the "
             "step number too, meta-trained on small MLP classifiers (experiments/pretrain.py), run with "
-            "agreement-scaled steps (gain 4, chosen on validation by experiments/update_scale.py)"),
+            "agreement-scaled steps at a step size chosen on validation (experiments/update_scale.py, "
+            "experiments/validation_cells.py; load_pretrained(name).rule holds the values)"),
     "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
               "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
               "number too, meta-trained on small MLP classifiers (experiments/pretrain.py) with the schedule it "
-              "runs with: input gates bounded at 0.765, agreement-scaled steps (gain 2) and no warm-up, all chosen "
-              "on validation (experiments/update_scale.py, experiments/gated_warmup.py)"),
+              "runs with: bounded input gates, agreement-scaled steps and no warm-up, all chosen on validation "
+              "(experiments/update_scale.py, experiments/gated_warmup.py; load_pretrained(name).rule holds the values)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }

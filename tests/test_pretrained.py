@@ -81,6 +81,14 @@ def schedule_choice(name: str, key: str) -> dict | None:
     return metadata.get(key, metadata.get("start_schedule_choices", {}).get(key))
 
 
+def value_before_validation_cells(name: str, setting: str):
+    """The shipped rule's `setting` as it was before experiments/validation_cells.py --ship
+    replaced it (the value an earlier choice, and the stage's meta-training, set)."""
+    loaded = load_pretrained(name)
+    replaced = loaded.metadata.get("validation_cells", {}).get("replaced", {})
+    return replaced.get(setting, getattr(loaded.rule, setting))
+
+
 @pytest.fixture
 def pretrain_script(monkeypatch):
     """experiments/pretrain.py as a module (it imports its sibling scripts)."""
@@ -121,7 +129,7 @@ def test_shipped_step_size_multiplier_is_the_one_validation_chose(pretrain_scrip
     scores = record["mean_validation_scores"]
     assert "1" in scores and len(scores) > 1
     assert record["multiplier"] == float(min(scores, key=scores.get))
-    chosen = getattr(loaded.rule, record["setting"])
+    chosen = value_before_validation_cells(name, record["setting"])
     assert chosen == pytest.approx(record["meta_trained_value"] * record["multiplier"])
     assert record["command"].startswith(f"python experiments/update_scale.py --name {name}")
     assert_fixed_in_meta_training_if_inherited(pretrain_script, name, "update_scale", record["setting"], chosen)
@@ -139,8 +147,38 @@ def test_shipped_agreement_gain_is_the_one_validation_chose(pretrain_script, nam
     scores = record["mean_validation_scores"]
     assert "0" in scores and len(scores) > 1
     assert record["gain"] == float(min(scores, key=scores.get))
-    assert loaded.rule.agreement_gain == record["gain"] and loaded.rule.agreement_decay == record["agreement_decay"]
+    assert value_before_validation_cells(name, "agreement_gain") == record["gain"]
+    assert value_before_validation_cells(name, "agreement_decay") == record["agreement_decay"]
     assert record["command"].startswith(f"python experiments/update_scale.py --name {name} --agreement-gains")
+
+
+@pytest.mark.parametrize("name", [name for name in ("l2l", "gated")
+                                  if "validation_cells" in load_pretrained(name).metadata])
+def test_shipped_settings_are_the_ones_validation_cells_ranked_first(name):
+    """A shipped rule whose schedule settings experiments/validation_cells.py --ship chose runs
+    with the settings of the candidate with the lowest worst cell (then mean cell) on the
+    training families' validation problems, among candidates that include the file as it was."""
+    loaded = load_pretrained(name)
+    record = loaded.metadata["validation_cells"]
+    worst, mean = record["worst_cells"], record["mean_cells"]
+    assert "as stored" in worst and len(worst) > 1 and set(worst) == set(mean)
+    assert record["chosen"] == min(worst, key=lambda label: (worst[label], mean[label]))
+    assert record["chosen"] == (",".join(f"{k}={v:g}" for k, v in record["settings"].items()) or "as stored")
+    for setting, value in record["settings"].items():
+        assert getattr(loaded.rule, setting) == pytest.approx(value), setting
+    assert set(record["replaced"]) == set(record["settings"])
+    assert record["command"].startswith(f"python experiments/validation_cells.py --name {name} ")
+    assert "--ship" in record["command"].split()
+
+
+def test_validation_cells_ships_only_the_named_file(monkeypatch, capsys):
+    """--ship writes --name's shipped file, so it refuses a --checkpoint to start from."""
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    validation_cells = importlib.import_module("validation_cells")
+    monkeypatch.setattr("sys.argv", ["validation_cells.py", "--checkpoint", "x.msgpack", "--ship"])
+    with pytest.raises(SystemExit):
+        validation_cells.main()
+    assert "--ship" in capsys.readouterr().err
 
 
 def test_held_out_architectures_are_in_no_family_set_of_meta_training(pretrain_script):
