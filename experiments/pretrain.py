@@ -597,6 +597,26 @@ then 0.0821, 0.0821, 0.0796, 0.0775 (best, step 400), 0.0803 and 0.0809:
         --validate-every 100 --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam \\
         --baseline-temperature 0.2
 
+The shipped files then run at a step size that `experiments/validation_cells.py --ship` chose
+on the deep family set's validation problems, ranking candidates by their worst cell (the
+held-out test's question: is the mean loss at 100 and at 300 steps below Adam's, family by
+family): `l2l` at `output_scale` 0.06 instead of the 0.085 it was meta-trained at (all 20
+cells below Adam, the worst -0.006, against 19 and +0.103, the 48-48-48 ReLU network at 300
+steps), `gated` with its input gates bounded at 0.65 instead of 0.765 (19 of 20 either way,
+the worst cell +0.014, the digits sigmoid network at 100 steps, against +0.061, the 48-48-48
+network at 300 steps); experiments/results/validation_cells_{l2l,gated}.md.
+
+The `gated` stage again from its result (runs/pretrain_deep_pes_sharp/gated/optimizer.msgpack,
+copied to runs/gated_sharp.msgpack) under a sharper hinge still, `--baseline-temperature
+0.1`, is not shipped: curve validation on that scale went from 0.0369 at the start to 0.0430,
+0.0372, 0.0418 and 0.0479 at steps 100 to 400, when it was stopped (42 minutes):
+
+    python experiments/pretrain.py --rules gated --step-timescales 10 30 100 300 --loss-change-decays 0 0.9 \\
+        --direction-correction --max-learning-rate 0.765 --agreement-gain 2 --init-from runs/gated_sharp.msgpack \\
+        --runs runs/pretrain_deep_pes_sharper --families deep --horizon 400 --estimator pes --num-tasks 256 \\
+        --meta-lr 2e-4 --meta-steps 600 --validate-every 100 --validation-problems 48 --validate-on curve \\
+        --meta-objective log_loss_over_adam --baseline-temperature 0.1
+
 A stage writes RUNS/NAME/optimizer.msgpack at each new best validation, so a run stopped
 before its end (a GPU call's time limit) leaves its best meta-parameters in a small file.
 Each run resumes from RUNS/NAME/ if stopped, and copies its result into the package when

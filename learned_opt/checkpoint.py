@@ -199,9 +199,10 @@ PRETRAINED: dict[str, tuple[str, str]] = {
             "experiments/validation_cells.py; load_pretrained(name).rule holds the values)"),
     "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
               "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
-              "number too, meta-trained on small MLP classifiers (experiments/pretrain.py) with the schedule it "
-              "runs with: bounded input gates, agreement-scaled steps and no warm-up, all chosen on validation "
-              "(experiments/update_scale.py, experiments/gated_warmup.py; load_pretrained(name).rule holds the values)"),
+              "number too, meta-trained on small MLP classifiers (experiments/pretrain.py), run with bounded input "
+              "gates, agreement-scaled steps and no warm-up, all chosen on validation "
+              "(experiments/update_scale.py, experiments/gated_warmup.py, experiments/validation_cells.py; "
+              "load_pretrained(name).rule holds the values)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }
