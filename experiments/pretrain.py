@@ -734,14 +734,16 @@ def validation_table(columns, scores, family_set: str) -> tuple[list[str], list[
     return lines, means
 
 
-SCHEDULE_CHOICE_KEYS = ("warmup_steps", "update_scale", "agreement_scaling")
+SCHEDULE_CHOICE_KEYS = ("warmup_steps", "update_scale", "agreement_scaling", "validation_cells")
 
 
 def schedule_choice_holds(key: str, record: dict, rule) -> bool:
     """Whether `rule` runs with the schedule setting that `record` (written by
-    experiments/gated_warmup.py or update_scale.py --ship) chose."""
+    experiments/gated_warmup.py, update_scale.py or validation_cells.py --ship) chose."""
     if key == "warmup_steps":
         return getattr(rule, "warmup_steps", None) == record["chosen"]
+    if key == "validation_cells":
+        return all(math.isclose(getattr(rule, setting), value) for setting, value in record["settings"].items())
     if key == "update_scale":
         return math.isclose(getattr(rule, record["setting"]), record["meta_trained_value"] * record["multiplier"])
     return rule.agreement_gain == record["gain"] and rule.agreement_decay == record["agreement_decay"]

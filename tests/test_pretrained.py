@@ -1,5 +1,6 @@
 """Shipped optimizers: every one loads offline and trains a small model; the demo runs."""
 
+import dataclasses
 import importlib
 import json
 from pathlib import Path
@@ -169,6 +170,18 @@ def test_shipped_settings_are_the_ones_validation_cells_ranked_first(name):
     assert set(record["replaced"]) == set(record["settings"])
     assert record["command"].startswith(f"python experiments/validation_cells.py --name {name} ")
     assert "--ship" in record["command"].split()
+
+
+def test_a_stage_inherits_the_validation_cells_choice_only_if_it_kept_it(pretrain_script):
+    """A stage from a file whose step size validation_cells.py --ship chose carries that record
+    if it meta-trains at that step size, and not if it changes it."""
+    loaded = load_pretrained("l2l")
+    record = {"settings": {"output_scale": 0.06}, "replaced": {"output_scale": 0.085}, "chosen": "output_scale=0.06"}
+    start = {"validation_cells": record}
+    kept = dataclasses.replace(loaded.rule, output_scale=0.06)
+    changed = dataclasses.replace(loaded.rule, output_scale=0.085)
+    assert pretrain_script.inherited_schedule_choices(start, kept) == {"validation_cells": record}
+    assert pretrain_script.inherited_schedule_choices(start, changed) == {}
 
 
 def test_validation_cells_ships_only_the_named_file(monkeypatch, capsys):
