@@ -29,7 +29,7 @@ from learned_opt.tasks import MLPFamily
 
 from dead_units import STALLED_LOSS
 from evaluate_pretrained import HELD_OUT, task_label
-from pretrain import validation_scores, validation_table
+from pretrain import shipped_file, validation_scores, validation_table
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_STEPS = (0, 2, 5, 10, 25, 100)
@@ -81,7 +81,7 @@ def main() -> None:
         metadata = {**loaded.metadata, "warmup_steps": {
             "chosen": best, "command": "python experiments/gated_warmup.py --ship",
             "mean_curve_validation_scores": {str(w): mean for w, mean in means.items()}}}
-        path = save(ROOT / "learned_opt" / "pretrained" / "gated.msgpack", rules[best], loaded.meta_params, metadata)
+        path = save(shipped_file("gated"), rules[best], loaded.meta_params, metadata)
         print(f"wrote {path} with warmup_steps={best}")
 
 

@@ -646,7 +646,7 @@ from pathlib import Path
 import jax
 
 import learned_opt as lo
-from learned_opt.checkpoint import meta_params_for
+from learned_opt.checkpoint import PRETRAINED, meta_params_for
 from learned_opt.meta import MetaTrainConfig, meta_train, metrics_up_to, train_state_step
 from learned_opt.meta.estimators import ESTIMATORS
 from learned_opt.meta.train import VALIDATION_POINTS, adam_envelopes, make_validation_loss
@@ -655,6 +655,12 @@ from learned_opt.tasks import MLPFamily, RandomScaling
 from evaluate_pretrained import task_label
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def shipped_file(name: str) -> Path:
+    """The shipped optimizer `name`'s file in the source tree, which the scripts that ship a
+    result (this one, update_scale.py, gated_warmup.py, validation_cells.py --ship) write."""
+    return ROOT / "learned_opt" / "pretrained" / PRETRAINED[name][0]
 
 # (dataset, hidden sizes, activation, randomly scaled)
 TRAINING_FAMILIES = (
@@ -923,7 +929,7 @@ def main() -> None:
         parser.error("--baseline-temperature must be positive")
     for name in args.rules:
         path = pretrain(name, args)
-        shutil.copy(path, ROOT / "learned_opt" / "pretrained" / f"{name}.msgpack")
+        shutil.copy(path, shipped_file(name))
         # named after the runs directory, so that each stage of a chain of fine-tunes keeps its log
         shutil.copy(Path(args.runs) / name / "metrics.jsonl",
                     ROOT / "experiments" / "results" / f"{Path(args.runs).name}_{name}.metrics.jsonl")

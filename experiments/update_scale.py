@@ -37,10 +37,10 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from learned_opt.checkpoint import PRETRAINED, load_pretrained, save
+from learned_opt.checkpoint import load_pretrained, save
 from learned_opt.meta import MetaTrainConfig
 
-from pretrain import RULES, stage_arguments, validation_scores, validation_table
+from pretrain import RULES, shipped_file, stage_arguments, validation_scores, validation_table
 
 ROOT = Path(__file__).resolve().parent.parent
 # the setting that scales every step of each rule (keyed by the rule's `name`)
@@ -127,8 +127,7 @@ def main() -> None:
         metadata = {**loaded.metadata, search.record_key: {
             **search.record, search.chosen_key: values[best],
             "command": command, "mean_validation_scores": {f"{v:g}": mean for v, mean in zip(values, means)}}}
-        path = save(ROOT / "learned_opt" / "pretrained" / PRETRAINED[args.name][0], rules[best], loaded.meta_params,
-                    metadata)
+        path = save(shipped_file(args.name), rules[best], loaded.meta_params, metadata)
         print(f"wrote {path} with {setting}={getattr(rules[best], setting):g}")
 
 

@@ -33,14 +33,11 @@ import numpy as np
 
 import learned_opt as lo
 from learned_opt.baselines import envelope_curve
-from learned_opt.checkpoint import PRETRAINED, save
+from learned_opt.checkpoint import save
 from learned_opt.evaluation import problem_curves
 
-from pretrain import FAMILY_SETS, family_label, stage_arguments, training_families
+from pretrain import FAMILY_SETS, family_label, shipped_file, stage_arguments, training_families
 from setting_curves import add_candidate_arguments, parsed_candidates
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def log_ratio_cells(family, rules, meta_params, problems: int, at: list[int]) -> np.ndarray:
     """cells[r, s]: log of rule r's mean validation loss at step at[s] over Adam's envelope there."""
@@ -99,8 +96,7 @@ def main() -> None:
                   "replaced": {setting: getattr(loaded.rule, setting) for setting in chosen},
                   "worst_cells": {label: float(row.max()) for label, row in zip(labels, flat)},
                   "mean_cells": {label: float(row.mean()) for label, row in zip(labels, flat)}}
-        path = save(ROOT / "learned_opt" / "pretrained" / PRETRAINED[args.name][0], rules[best], loaded.meta_params,
-                    {**loaded.metadata, "validation_cells": record})
+        path = save(shipped_file(args.name), rules[best], loaded.meta_params, {**loaded.metadata, "validation_cells": record})
         print(f"wrote {path} with {labels[best]}")
 
 
