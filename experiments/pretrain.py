@@ -597,17 +597,17 @@ then 0.0821, 0.0821, 0.0796, 0.0775 (best, step 400), 0.0803 and 0.0809:
         --validate-every 100 --validation-problems 48 --validate-on curve --meta-objective log_loss_over_adam \\
         --baseline-temperature 0.2
 
-The shipped files then run at a step size that `experiments/validation_cells.py --ship` chose
-on the deep family set's validation problems, ranking candidates by their worst cell (the
+The shipped files then run at step settings that `experiments/validation_cells.py --ship`
+chose on the deep family set's validation problems, ranking candidates by their worst cell (the
 held-out test's question: is the mean loss at 100 and at 300 steps below Adam's, family by
 family): `l2l` at `output_scale` 0.06 instead of the 0.085 it was meta-trained at (all 20
 cells below Adam, the worst -0.006, against 19 and +0.103, the 48-48-48 ReLU network at 300
 steps), `gated` with its input gates bounded at 0.62 instead of 0.765 and its agreement gain
 at 4 instead of 2 (all 20 cells below Adam, the worst -0.022, the randomly scaled mnist1d
 20-20 sigmoid network at 100 steps, against 19 and +0.061, the 48-48-48 network at 300 steps;
-the bound alone left the digits sigmoid network at 100 steps or the 48-48-48 network at 300 steps above
-Adam, the worst cell +0.001 at 0.66, and +0.090, +0.014 and +0.059 at 0.6, 0.65 and 0.7 in
-`git show 4c55861:experiments/results/validation_cells_gated.md`);
+the bound alone left the digits sigmoid network at 100 steps or the 48-48-48 network at 300
+steps above Adam, the worst cell +0.001 at 0.66, and +0.090, +0.014 and +0.059 at 0.6, 0.65
+and 0.7 in `git show 4c55861:experiments/results/validation_cells_gated.md`);
 experiments/results/validation_cells_{l2l,gated}.md.
 
 The `gated` stage again from its result (runs/pretrain_deep_pes_sharp/gated/optimizer.msgpack,

@@ -39,6 +39,7 @@ from learned_opt.evaluation import problem_curves
 from pretrain import FAMILY_SETS, family_label, shipped_file, stage_arguments, training_families
 from setting_curves import add_candidate_arguments, parsed_candidates
 
+
 def log_ratio_cells(family, rules, meta_params, problems: int, at: list[int]) -> np.ndarray:
     """cells[r, s]: log of rule r's mean validation loss at step at[s] over Adam's envelope there."""
     envelope = envelope_curve("adam", family, seed=0, num_problems=problems, num_steps=max(at))
