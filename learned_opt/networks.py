@@ -6,9 +6,10 @@ the same weights serve every coordinate of every leaf (Andrychowicz et al. 2016,
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 LSTMCarry = tuple[jnp.ndarray, jnp.ndarray]  # (cell, hidden)
@@ -127,3 +128,110 @@ def with_new_inputs(meta_params, num_new_inputs: int, position: int | None = Non
     }
     lstm = {**meta_params["params"]["lstm"], "lstm_0": extended}
     return {**meta_params, "params": {**meta_params["params"], "lstm": lstm}}
+
+
+# --- Fused evaluation -------------------------------------------------------------------
+#
+# The flax modules above define the meta-parameters and serve as the reference. The update
+# rules evaluate the same functions from the same meta-parameters with the functions below:
+# each LSTM layer as one matmul of its four gates' kernels, stacked, against [x_t, h_{t-1}];
+# the inputs that are the same for every coordinate (the loss, the step number) folded into
+# the first layer's bias once per step; the coordinates on the last (fastest) axis, so that
+# the gates' element-wise work runs over contiguous rows of coordinates (2x faster than over
+# 20-unit rows on the CPU this was measured on); and a large leaf's coordinates in chunks,
+# so that every intermediate stays in cache.
+
+_GATE_ORDER = "ifgo"  # flax's LSTMCell: input, forget, candidate, output
+
+
+class FusedLSTMLayer(NamedTuple):
+    """One LSTM layer with its gates stacked, for coordinates on the last axis:
+    z = kernel @ [x; h] + bias, z = [i; f; g; o]."""
+
+    kernel: jnp.ndarray  # (4 * hidden, inputs + hidden)
+    bias: jnp.ndarray  # (4 * hidden, 1)
+
+
+def fused_lstm_layers(lstm_params, num_layers: int) -> tuple[FusedLSTMLayer, ...]:
+    """The layers of an `LSTMStack`'s parameters (``meta_params["params"]["lstm"]``) with
+    each layer's eight `Dense` kernels stacked into one."""
+    layers = []
+    for k in range(num_layers):
+        cell = lstm_params[f"lstm_{k}"]
+        input_kernel = jnp.concatenate([cell[f"i{g}"]["kernel"] for g in _GATE_ORDER], axis=1)
+        hidden_kernel = jnp.concatenate([cell[f"h{g}"]["kernel"] for g in _GATE_ORDER], axis=1)
+        bias = jnp.concatenate([cell[f"h{g}"]["bias"] for g in _GATE_ORDER])
+        layers.append(FusedLSTMLayer(jnp.concatenate([input_kernel, hidden_kernel]).T, bias[:, None]))
+    return tuple(layers)
+
+
+def with_shared_inputs(layers: tuple[FusedLSTMLayer, ...], coordinate_rows, shared_rows,
+                       shared_inputs: jnp.ndarray) -> tuple[FusedLSTMLayer, ...]:
+    """The layers for inputs that hold only the first layer's inputs `coordinate_rows`: the
+    inputs `shared_rows`, whose values `shared_inputs` are the same for every coordinate,
+    are folded into its bias, b + W_s s, so that they cost nothing per coordinate."""
+    first = layers[0]
+    num_inputs = first.kernel.shape[1] - first.kernel.shape[0] // 4
+    coordinate_rows = jnp.asarray(list(coordinate_rows), jnp.int32)
+    kernel = jnp.concatenate([first.kernel[:, coordinate_rows], first.kernel[:, num_inputs:]], axis=1)
+    bias = first.bias
+    if len(shared_rows):
+        bias = bias + (first.kernel[:, jnp.asarray(list(shared_rows), jnp.int32)] @ shared_inputs)[:, None]
+    return (FusedLSTMLayer(kernel, bias), *layers[1:])
+
+
+def fused_lstm_stack(layers: tuple[FusedLSTMLayer, ...], carries: tuple[LSTMCarry, ...], inputs: jnp.ndarray):
+    """`LSTMStack` for inputs of shape (features, n) and carries of shape (hidden, n):
+
+        [i; f; g; o] = W [x_t; h_{t-1}] + b
+        c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g),  h_t = sigmoid(o) tanh(c_t)
+
+    Returns the new carries and the last layer's h_t."""
+    new_carries = []
+    x = inputs
+    for layer, (cell, hidden) in zip(layers, carries):
+        gates = layer.kernel @ jnp.concatenate([x, hidden]) + layer.bias
+        i, f, g, o = jnp.split(gates, 4)
+        cell = jax.nn.sigmoid(f) * cell + jax.nn.sigmoid(i) * jnp.tanh(g)
+        x = jax.nn.sigmoid(o) * jnp.tanh(cell)
+        new_carries.append((cell, x))
+    return tuple(new_carries), x
+
+
+# Coordinates per chunk of a large leaf: the inputs, carries and gates of 16k coordinates of
+# a 20-unit LSTM (about 10 MB) stay in the L2 and L3 caches of the CPU this was measured
+# on, where one pass over a 1M-coordinate leaf ran 1.8x faster than unchunked and 1.2x
+# faster than with chunks of 4k or 64k coordinates.
+COORDINATE_CHUNK = 16384
+
+
+def map_coordinate_chunks(fn, arrays: tuple, axes: tuple[int, ...], out_axes: tuple[int, ...],
+                          chunk_size: int = COORDINATE_CHUNK) -> tuple:
+    """``fn(*arrays)`` for a coordinate-wise `fn` (each output coordinate depends only on the
+    same coordinate of the inputs), evaluated `chunk_size` coordinates at a time in a loop.
+
+    The n coordinates lie on axis ``axes[k]`` of ``arrays[k]`` and on axis ``out_axes[k]``
+    of output k. The last chunk is aligned to end at coordinate n, so it may overlap the one
+    before: those coordinates are computed twice, from the same inputs, and written twice
+    with the same values, which keeps every chunk the same shape without padded copies."""
+    n = arrays[0].shape[axes[0]]
+    if n <= chunk_size:
+        return fn(*arrays)
+
+    def chunk_of(array, axis, start):
+        return jax.lax.dynamic_slice_in_dim(array, start, chunk_size, axis)
+
+    output_shapes = jax.eval_shape(fn, *(chunk_of(a, axis, 0) for a, axis in zip(arrays, axes)))
+    outputs = []
+    for shape, axis in zip(output_shapes, out_axes):
+        full = list(shape.shape)
+        full[axis] = n
+        outputs.append(jnp.zeros(full, shape.dtype))
+
+    def chunk(j, outputs):
+        start = jnp.minimum(j * chunk_size, n - chunk_size)
+        results = fn(*(chunk_of(a, axis, start) for a, axis in zip(arrays, axes)))
+        return tuple(jax.lax.dynamic_update_slice_in_dim(out, r, start, axis)
+                     for out, r, axis in zip(outputs, results, out_axes))
+
+    return jax.lax.fori_loop(0, -(-n // chunk_size), chunk, tuple(outputs))

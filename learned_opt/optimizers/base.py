@@ -62,16 +62,61 @@ def map_leaves(fn: Callable[..., tuple], num_outputs: int, tree: PyTree, *others
     return tuple(treedef.unflatten(list(column)) for column in columns)
 
 
-def zero_lstm_state(params: PyTree, hidden_sizes) -> tuple:
+LSTM_STATE_DTYPES = ("float32", "bfloat16")
+
+
+def checked_lstm_state_dtype(name: str) -> str:
+    """`name` if it is one of `LSTM_STATE_DTYPES`; ValueError otherwise."""
+    if name not in LSTM_STATE_DTYPES:
+        raise ValueError(f"lstm_state_dtype must be one of {LSTM_STATE_DTYPES}, got {name!r}")
+    return name
+
+
+def zero_lstm_state(params: PyTree, hidden_sizes, dtype: str = "float32") -> tuple:
     """Zero LSTM states for every coordinate: per layer a (cell, hidden) pair of pytrees
-    shaped like `params` with a trailing axis of the layer's size. Keeping whole pytrees
-    (as optax's Adam keeps its moments) lets frameworks that wrap parameters, such as flax
-    nnx's `Param`, carry the state the same way they carry the parameters."""
+    shaped like `params` with a leading axis of the layer's size, stored in `dtype`. The
+    coordinates come last so that the fused update works on contiguous rows of them.
+    Keeping whole pytrees (as optax's Adam keeps its moments) lets frameworks that wrap
+    parameters, such as flax nnx's `Param`, carry the state the same way they carry the
+    parameters."""
     return tuple(
-        tuple(jax.tree.map(lambda p, size=size: jnp.zeros(jnp.shape(p) + (size,), jnp.float32), params)
+        tuple(jax.tree.map(lambda p, size=size: jnp.zeros((size,) + jnp.shape(p), dtype), params)
               for _ in range(2))
         for size in hidden_sizes
     )
+
+
+def as_float32(x: jnp.ndarray) -> jnp.ndarray:
+    """`x` (float32 or bfloat16) in float32. A bfloat16 is the high half of a float32, so the
+    conversion is a shift of its bits, which XLA's CPU backend vectorises where it runs its
+    own bfloat16 conversion one element at a time (10x slower over a fused update)."""
+    if x.dtype != jnp.bfloat16:
+        return x.astype(jnp.float32)
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint16).astype(jnp.uint32) << 16
+    return jax.lax.bitcast_convert_type(bits, jnp.float32)
+
+
+def as_stored(x: jnp.ndarray, dtype: str) -> jnp.ndarray:
+    """float32 `x` in `dtype` (one of `LSTM_STATE_DTYPES`), rounded to nearest even like
+    ``x.astype(jnp.bfloat16)`` for finite values, with the same bit arithmetic as
+    `as_float32`."""
+    if dtype == "float32":
+        return x.astype(jnp.float32)
+    bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return jax.lax.bitcast_convert_type(rounded.astype(jnp.uint16), jnp.bfloat16)
+
+
+def lstm_carries_to_trailing(carries: tuple) -> tuple:
+    """A leaf's LSTM carries (hidden axis first) with the hidden axis last, as flax's
+    `nn.LSTMCell` takes them, in float32."""
+    return tuple((jnp.moveaxis(as_float32(c), 0, -1), jnp.moveaxis(as_float32(h), 0, -1)) for c, h in carries)
+
+
+def lstm_carries_to_leading(carries: tuple, dtype) -> tuple:
+    """The inverse of `lstm_carries_to_trailing`, stored in `dtype`."""
+    return tuple((as_stored(jnp.moveaxis(c, -1, 0), dtype), as_stored(jnp.moveaxis(h, -1, 0), dtype))
+                 for c, h in carries)
 
 
 def map_leaves_with_lstm(fn: Callable[..., tuple], num_outputs: int, lstm: tuple, tree: PyTree, *others: PyTree):
@@ -177,16 +222,22 @@ def leaf_step_features(step: jnp.ndarray, step_timescales: tuple[float, ...], sh
     return jnp.broadcast_to(step_features(step + 1, step_timescales), tuple(shape) + (len(step_timescales),))
 
 
-def leaf_agreement_feature(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay):
+def leaf_agreement(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay):
     """For one parameter leaf, before its moments advance: `features.direction_agreement`
     of the gradient with the previous step's Adam direction (the momentum at the first of
-    `momentum_decays` over the RMS, `step` steps into the moments `moment_leaves`),
-    broadcast to every coordinate, shape ``grad.shape + (1,)``."""
+    `momentum_decays` over the RMS, `step` steps into the moments `moment_leaves`), a
+    scalar."""
     first, second = moment_leaves
     # only the first momentum is read: normalise it alone, not every decay's
     previous = normalized_moment_features(first[..., :1], second, step, grad, momentum_decays[:1],
                                           second_moment_decay)[..., 0]
-    return jnp.broadcast_to(direction_agreement(grad, previous), tuple(grad.shape) + (1,))
+    return direction_agreement(grad, previous)
+
+
+def leaf_agreement_feature(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay):
+    """`leaf_agreement` broadcast to every coordinate, shape ``grad.shape + (1,)``."""
+    agreement = leaf_agreement(grad, moment_leaves, step, momentum_decays, second_moment_decay)
+    return jnp.broadcast_to(agreement, tuple(grad.shape) + (1,))
 
 
 class AgreementState(NamedTuple):

@@ -7,16 +7,29 @@ from typing import Any, ClassVar, NamedTuple
 
 import jax.numpy as jnp
 
-from learned_opt.features import log_and_sign
-from learned_opt.networks import DirectUpdateNetwork, zero_lstm_carries
+from learned_opt.features import accumulate_moments, log_and_sign, normalized_moment_features, step_features
+from learned_opt.networks import (
+    DirectUpdateNetwork,
+    fused_lstm_layers,
+    fused_lstm_stack,
+    map_coordinate_chunks,
+    with_shared_inputs,
+    zero_lstm_carries,
+)
 from learned_opt.optimizers.base import (
     agreement_scaled,
+    as_float32,
+    as_stored,
     checked_agreement_scaling,
+    checked_lstm_state_dtype,
     checked_momentum_decays,
     checked_step_timescales,
+    leaf_agreement,
     leaf_agreement_feature,
     leaf_moment_features,
     leaf_step_features,
+    lstm_carries_to_leading,
+    lstm_carries_to_trailing,
     map_leaves_with_lstm,
     moment_trees,
     num_moment_features,
@@ -83,13 +96,15 @@ class DirectLSTM:
     direction_agreement: bool = False
     agreement_gain: float = 0.0
     agreement_decay: float = 0.9
+    lstm_state_dtype: str = "float32"
 
     name: ClassVar[str] = "direct"
     needs_params: ClassVar[bool] = False
     needs_value: ClassVar[bool] = False
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "direction_agreement")
     appended_heads: ClassVar[tuple[str, ...]] = ()
-    schedule_settings: ClassVar[tuple[str, ...]] = ("output_scale", "agreement_gain", "agreement_decay")
+    schedule_settings: ClassVar[tuple[str, ...]] = ("output_scale", "agreement_gain", "agreement_decay",
+                                                    "lstm_state_dtype")
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -106,6 +121,7 @@ class DirectLSTM:
         gain, decay = checked_agreement_scaling(self.agreement_gain, self.agreement_decay)
         object.__setattr__(self, "agreement_gain", gain)
         object.__setattr__(self, "agreement_decay", decay)
+        checked_lstm_state_dtype(self.lstm_state_dtype)
 
     @property
     def num_features(self) -> int:
@@ -123,7 +139,7 @@ class DirectLSTM:
 
     def init_state(self, params) -> DirectLSTMState:
         return DirectLSTMState(
-            lstm=zero_lstm_state(params, self.hidden_sizes),
+            lstm=zero_lstm_state(params, self.hidden_sizes, self.lstm_state_dtype),
             moments=zero_moment_state(params, len(self.momentum_decays)),
             agreement=zero_agreement_state(params, self.agreement_gain),
             step=jnp.zeros((), jnp.int32),
@@ -131,6 +147,66 @@ class DirectLSTM:
         )
 
     def step(self, meta_params, state: DirectLSTMState, grads, params=None, value=None):
+        """One update, fused: per leaf, the features, both LSTM layers and the read-out in one
+        pass over chunks of coordinates (`networks.map_coordinate_chunks`); the step
+        features, the same for every coordinate, are folded into the first layer's bias.
+        Computes what `reference_step` computes, to float32 rounding."""
+        del params, value
+        num_coordinate_inputs = 2 + num_moment_features(self.momentum_decays)
+        coordinate_rows = range(num_coordinate_inputs)
+        shared_rows = range(num_coordinate_inputs, self.num_features)
+        layers = fused_lstm_layers(meta_params["params"]["lstm"], len(self.hidden_sizes))
+        readout = meta_params["params"]["readout"]
+        shared_steps = step_features(state.step + 1, self.step_timescales)
+        moments = moment_trees(state.moments)
+        num_layers = len(self.hidden_sizes)
+
+        def leaf_update(grad, carries, *moment_leaves):
+            shared = [shared_steps]
+            if self.direction_agreement:
+                shared.append(leaf_agreement(grad, moment_leaves, state.step, self.momentum_decays,
+                                             self.second_moment_decay)[None])
+            leaf_layers = with_shared_inputs(layers, coordinate_rows, shared_rows, jnp.concatenate(shared))
+
+            def chunk_update(g, *rest):
+                chunk_carries = tuple((as_float32(rest[2 * k]), as_float32(rest[2 * k + 1]))
+                                      for k in range(num_layers))
+                inputs = log_and_sign(g, self.preprocess_p)
+                chunk_moments = rest[2 * num_layers:]
+                if chunk_moments:
+                    chunk_moments = accumulate_moments(*chunk_moments, g, self.momentum_decays,
+                                                       self.second_moment_decay)
+                    moment_inputs = normalized_moment_features(*chunk_moments, state.step + 1, g,
+                                                               self.momentum_decays, self.second_moment_decay)
+                    inputs = jnp.concatenate([inputs, moment_inputs], axis=-1)
+                chunk_carries, hidden = fused_lstm_stack(leaf_layers, chunk_carries, inputs.T)
+                update = self.output_scale * (readout["kernel"][:, 0] @ hidden + readout["bias"][0])
+                return (update.astype(grad.dtype),
+                        *(as_stored(x, self.lstm_state_dtype) for carry in chunk_carries for x in carry),
+                        *chunk_moments)
+
+            flat = [grad.reshape(-1)] + [x.reshape(x.shape[0], -1) for carry in carries for x in carry]
+            axes = [0] + [1] * (2 * num_layers)
+            if moment_leaves:
+                flat += [moment_leaves[0].reshape(-1, len(self.momentum_decays)), moment_leaves[1].reshape(-1)]
+                axes += [0, 0]
+            update, *rest = map_coordinate_chunks(chunk_update, tuple(flat), tuple(axes), tuple(axes))
+            new_carries = tuple((rest[2 * k].reshape(carries[k][0].shape), rest[2 * k + 1].reshape(carries[k][1].shape))
+                                for k in range(num_layers))
+            new_moments = tuple(x.reshape(m.shape) for x, m in zip(rest[2 * num_layers:], moment_leaves))
+            return new_carries, update.reshape(grad.shape), *new_moments
+
+        (updates, *new_moments), lstm = map_leaves_with_lstm(
+            leaf_update, 1 + len(moments), state.lstm, grads, *moments
+        )
+        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
+                                              self.agreement_decay)
+        return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments),
+                                       agreement=agreement, step=state.step + 1)
+
+    def reference_step(self, meta_params, state: DirectLSTMState, grads, params=None, value=None):
+        """`step` computed leaf by leaf with the flax modules of `network()`: the
+        definition that `step` is tested against."""
         del params, value
         network = self.network()
         moments = moment_trees(state.moments)
@@ -144,7 +220,8 @@ class DirectLSTM:
             )
             extras = (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape), agreement)
             features = jnp.concatenate([features, *(extra for extra in extras if extra is not None)], axis=-1)
-            carries, update = network.apply(meta_params, carries, features)
+            carries, update = network.apply(meta_params, lstm_carries_to_trailing(carries), features)
+            carries = lstm_carries_to_leading(carries, self.lstm_state_dtype)
             return carries, update.astype(grad.dtype), *moment_leaves
 
         (updates, *new_moments), lstm = map_leaves_with_lstm(

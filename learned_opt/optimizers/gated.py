@@ -9,17 +9,37 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from learned_opt.features import accumulate_log_loss, log_and_sign, loss_change_features
-from learned_opt.networks import GatedUpdateNetwork, zero_lstm_carries
+from learned_opt.features import (
+    accumulate_log_loss,
+    accumulate_moments,
+    log_and_sign,
+    loss_change_features,
+    normalized_moment_features,
+    step_features,
+)
+from learned_opt.networks import (
+    GatedUpdateNetwork,
+    fused_lstm_layers,
+    fused_lstm_stack,
+    map_coordinate_chunks,
+    with_shared_inputs,
+    zero_lstm_carries,
+)
 from learned_opt.optimizers.base import (
     agreement_scaled,
+    as_float32,
+    as_stored,
     checked_agreement_scaling,
     checked_decays,
+    checked_lstm_state_dtype,
     checked_momentum_decays,
     checked_step_timescales,
+    leaf_agreement,
     leaf_agreement_feature,
     leaf_moment_features,
     leaf_step_features,
+    lstm_carries_to_leading,
+    lstm_carries_to_trailing,
     map_leaves_with_lstm,
     moment_trees,
     num_moment_features,
@@ -131,6 +151,14 @@ class GatedLSTM:
     parameter leaf's update by exp(gain * a_t), a_t the moving average of the cosine of its
     gradient with its last update (`base.agreement_scaled`, a bounded hypergradient step size
     on top of the input gate's).
+
+    Cost per coordinate and step, with F_c inputs that differ between coordinates (the
+    gradient's log-and-sign and moments; the loss and step features are the same for all)
+    and H units: 2 (F_c + H) 4 H + 2 H (2 + direction_correction) FLOPs of multiply-adds
+    and 5 H + 2 transcendental functions; state 2 H numbers in `lstm_state_dtype` and the
+    two float32 gates, plus 4 (len(momentum_decays) + 1) bytes of moments and, with
+    `agreement_gain`, 4 bytes of the last update. `lstm_state_dtype` has no
+    meta-parameters, so a checkpoint runs with either.
     """
 
     hidden_size: int = 20
@@ -149,6 +177,7 @@ class GatedLSTM:
     direction_agreement: bool = False
     agreement_gain: float = 0.0
     agreement_decay: float = 0.9
+    lstm_state_dtype: str = "float32"
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
@@ -156,7 +185,7 @@ class GatedLSTM:
     appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays", "direction_agreement")
     appended_heads: ClassVar[tuple[str, ...]] = ("direction_correction",)
     schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps", "max_learning_rate", "agreement_gain",
-                                                    "agreement_decay")
+                                                    "agreement_decay", "lstm_state_dtype")
 
     def __post_init__(self):
         if self.hidden_size < 1:
@@ -181,6 +210,7 @@ class GatedLSTM:
         gain, decay = checked_agreement_scaling(self.agreement_gain, self.agreement_decay)
         object.__setattr__(self, "agreement_gain", gain)
         object.__setattr__(self, "agreement_decay", decay)
+        checked_lstm_state_dtype(self.lstm_state_dtype)
 
     @property
     def num_features(self) -> int:
@@ -210,7 +240,7 @@ class GatedLSTM:
             return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, jnp.float32), params)
 
         return GatedLSTMState(
-            lstm=zero_lstm_state(params, (self.hidden_size,)),
+            lstm=zero_lstm_state(params, (self.hidden_size,), self.lstm_state_dtype),
             forget=full(_sigmoid(self.forget_bias_init)),
             input=full(self.initial_learning_rate),
             moments=zero_moment_state(params, len(self.momentum_decays)),
@@ -220,7 +250,96 @@ class GatedLSTM:
             skipped=jnp.zeros((), jnp.int32),
         )
 
+    def _input_rows(self) -> tuple[list[int], list[int]]:
+        """Positions, among the LSTM's inputs, of those that differ between coordinates
+        (the gradient's log-and-sign and moments) and of those shared by all."""
+        num_moments = num_moment_features(self.momentum_decays)
+        coordinate = [0, 1, *range(4, 4 + num_moments)]
+        return coordinate, [k for k in range(self.num_features) if k not in coordinate]
+
     def step(self, meta_params, state: GatedLSTMState, grads, params, value):
+        """One update, fused: per leaf, the features, the LSTM, both gates and the
+        correction in one pass over chunks of coordinates (`networks.map_coordinate_chunks`);
+        the inputs shared by every coordinate are folded into the LSTM's bias. Computes what
+        `reference_step` computes, to float32 rounding."""
+        coordinate_rows, shared_rows = self._input_rows()
+        (layer,) = fused_lstm_layers(meta_params["params"]["lstm"], 1)
+        weights = meta_params["params"]
+        forget_head = weights["forget_gate"]["Dense_0"]
+        input_head = weights["input_gate"]["Dense_0"]
+        h = self.hidden_size
+        head_kernels = [forget_head["kernel"][:h, 0], input_head["kernel"][:h, 0]]
+        if self.direction_correction:
+            head_kernels.append(weights["direction_correction"]["kernel"][:, 0])
+        head_kernel = jnp.stack(head_kernels)
+        shared_step = [log_and_sign(value, self.preprocess_p), step_features(state.step + 1, self.step_timescales)]
+        if self.loss_change_decays:
+            shared_step.append(loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays))
+        shared_step = jnp.concatenate(shared_step)
+        moments = moment_trees(state.moments)
+        warmup = jnp.minimum(state.step / self.warmup_steps, 1.0) if self.warmup_steps else 1.0
+
+        def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
+            grad32 = grad.astype(jnp.float32)
+            shared = [shared_step]
+            if self.direction_agreement:
+                shared.append(leaf_agreement(grad32, moment_leaves, state.step, self.momentum_decays,
+                                             self.second_moment_decay)[None])
+            leaf_layers = with_shared_inputs((layer,), coordinate_rows, shared_rows, jnp.concatenate(shared))
+
+            def chunk_update(g, theta, forget, input_gate, cell, hidden, *chunk_moments):
+                g, theta = g.astype(jnp.float32), theta.astype(jnp.float32)
+                inputs = log_and_sign(g, self.preprocess_p)
+                if chunk_moments:
+                    chunk_moments = accumulate_moments(*chunk_moments, g, self.momentum_decays,
+                                                       self.second_moment_decay)
+                    moment_inputs = normalized_moment_features(*chunk_moments, state.step + 1, g,
+                                                               self.momentum_decays, self.second_moment_decay)
+                    inputs = jnp.concatenate([inputs, moment_inputs], axis=-1)
+                ((cell, hidden),), out = fused_lstm_stack(
+                    leaf_layers, ((as_float32(cell), as_float32(hidden)),), inputs.T)
+                heads = head_kernel @ out
+                forget = jax.nn.sigmoid(heads[0] + theta * forget_head["kernel"][h, 0]
+                                        + forget * forget_head["kernel"][h + 1, 0] + forget_head["bias"][0])
+                input_gate = self.max_learning_rate * jax.nn.sigmoid(
+                    heads[1] + theta * input_head["kernel"][h, 0]
+                    + (input_gate / self.max_learning_rate) * input_head["kernel"][h + 1, 0] + input_head["bias"][0])
+                direction = g if self.descent_direction == "gradient" else moment_inputs[:, 0]
+                if self.direction_correction:
+                    direction = direction + (heads[2] + weights["direction_correction"]["bias"][0])
+                update = warmup * ((forget - 1.0) * theta - input_gate * direction)
+                return (update.astype(grad.dtype), forget, input_gate, as_stored(cell, self.lstm_state_dtype),
+                        as_stored(hidden, self.lstm_state_dtype), *chunk_moments)
+
+            ((cell, hidden),) = carries
+            flat = [x.reshape(-1) for x in (grad, theta, previous_forget, previous_input)]
+            flat += [cell.reshape(h, -1), hidden.reshape(h, -1)]
+            axes = [0, 0, 0, 0, 1, 1]
+            if moment_leaves:
+                flat += [moment_leaves[0].reshape(-1, len(self.momentum_decays)), moment_leaves[1].reshape(-1)]
+                axes += [0, 0]
+            update, forget, input_gate, new_cell, new_hidden, *new_moments = map_coordinate_chunks(
+                chunk_update, tuple(flat), tuple(axes), tuple(axes[:1] + axes[2:]))
+            new_moments = tuple(x.reshape(m.shape) for x, m in zip(new_moments, moment_leaves))
+            return (((new_cell.reshape(cell.shape), new_hidden.reshape(hidden.shape)),),
+                    update.reshape(grad.shape), forget.reshape(grad.shape), input_gate.reshape(grad.shape),
+                    *new_moments)
+
+        (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
+            leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
+        )
+        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
+                                              self.agreement_decay)
+        return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
+                                       moments=updated_moment_state(state.moments, new_moments),
+                                       agreement=agreement,
+                                       loss_averages=accumulate_log_loss(state.loss_averages, value,
+                                                                         self.loss_change_decays),
+                                       step=state.step + 1)
+
+    def reference_step(self, meta_params, state: GatedLSTMState, grads, params, value):
+        """`step` computed leaf by leaf with the flax modules of `network()`: the
+        definition that `step` is tested against."""
         network = self.network()
         loss_features = log_and_sign(value, self.preprocess_p)
         loss_changes = (loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays)
@@ -242,9 +361,10 @@ class GatedLSTM:
                 if extra is not None:
                     features.append(jnp.broadcast_to(extra, grad.shape + extra.shape[-1:]))
             carries, forget, input_gate, correction = network.apply(
-                meta_params, carries, jnp.concatenate(features, axis=-1), theta32, previous_forget,
-                previous_input / self.max_learning_rate,
+                meta_params, lstm_carries_to_trailing(carries), jnp.concatenate(features, axis=-1), theta32,
+                previous_forget, previous_input / self.max_learning_rate,
             )
+            carries = lstm_carries_to_leading(carries, self.lstm_state_dtype)
             input_gate = self.max_learning_rate * input_gate
             direction = grad32 if self.descent_direction == "gradient" else moment_features[..., 0]
             update = warmup * ((forget - 1.0) * theta32 - input_gate * (direction + correction))
