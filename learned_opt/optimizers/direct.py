@@ -19,7 +19,9 @@ from learned_opt.networks import (
 from learned_opt.optimizers.base import (
     agreement_scaled,
     as_float32,
-    as_stored,
+    from_state_bits,
+    state_bits,
+    stored_bits,
     checked_agreement_scaling,
     checked_lstm_state_dtype,
     checked_momentum_decays,
@@ -182,17 +184,17 @@ class DirectLSTM:
                 chunk_carries, hidden = fused_lstm_stack(leaf_layers, chunk_carries, inputs.T)
                 update = self.output_scale * (readout["kernel"][:, 0] @ hidden + readout["bias"][0])
                 return (update.astype(grad.dtype),
-                        *(as_stored(x, self.lstm_state_dtype) for carry in chunk_carries for x in carry),
+                        *(stored_bits(x, self.lstm_state_dtype) for carry in chunk_carries for x in carry),
                         *chunk_moments)
 
-            flat = [grad.reshape(-1)] + [x.reshape(x.shape[0], -1) for carry in carries for x in carry]
+            flat = [grad.reshape(-1)] + [state_bits(x).reshape(x.shape[0], -1) for carry in carries for x in carry]
             axes = [0] + [1] * (2 * num_layers)
             if moment_leaves:
                 flat += [moment_leaves[0].reshape(-1, len(self.momentum_decays)), moment_leaves[1].reshape(-1)]
                 axes += [0, 0]
             update, *rest = map_coordinate_chunks(chunk_update, tuple(flat), tuple(axes), tuple(axes))
-            new_carries = tuple((rest[2 * k].reshape(carries[k][0].shape), rest[2 * k + 1].reshape(carries[k][1].shape))
-                                for k in range(num_layers))
+            new_carries = tuple(tuple(from_state_bits(rest[2 * k + j].reshape(carries[k][j].shape), self.lstm_state_dtype)
+                                      for j in range(2)) for k in range(num_layers))
             new_moments = tuple(x.reshape(m.shape) for x, m in zip(rest[2 * num_layers:], moment_leaves))
             return new_carries, update.reshape(grad.shape), *new_moments
 

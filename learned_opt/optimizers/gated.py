@@ -28,7 +28,9 @@ from learned_opt.networks import (
 from learned_opt.optimizers.base import (
     agreement_scaled,
     as_float32,
-    as_stored,
+    from_state_bits,
+    state_bits,
+    stored_bits,
     checked_agreement_scaling,
     checked_decays,
     checked_lstm_state_dtype,
@@ -308,12 +310,12 @@ class GatedLSTM:
                 if self.direction_correction:
                     direction = direction + (heads[2] + weights["direction_correction"]["bias"][0])
                 update = warmup * ((forget - 1.0) * theta - input_gate * direction)
-                return (update.astype(grad.dtype), forget, input_gate, as_stored(cell, self.lstm_state_dtype),
-                        as_stored(hidden, self.lstm_state_dtype), *chunk_moments)
+                return (update.astype(grad.dtype), forget, input_gate, stored_bits(cell, self.lstm_state_dtype),
+                        stored_bits(hidden, self.lstm_state_dtype), *chunk_moments)
 
             ((cell, hidden),) = carries
             flat = [x.reshape(-1) for x in (grad, theta, previous_forget, previous_input)]
-            flat += [cell.reshape(h, -1), hidden.reshape(h, -1)]
+            flat += [state_bits(cell).reshape(h, -1), state_bits(hidden).reshape(h, -1)]
             axes = [0, 0, 0, 0, 1, 1]
             if moment_leaves:
                 flat += [moment_leaves[0].reshape(-1, len(self.momentum_decays)), moment_leaves[1].reshape(-1)]
@@ -321,7 +323,8 @@ class GatedLSTM:
             update, forget, input_gate, new_cell, new_hidden, *new_moments = map_coordinate_chunks(
                 chunk_update, tuple(flat), tuple(axes), tuple(axes[:1] + axes[2:]))
             new_moments = tuple(x.reshape(m.shape) for x, m in zip(new_moments, moment_leaves))
-            return (((new_cell.reshape(cell.shape), new_hidden.reshape(hidden.shape)),),
+            return (((from_state_bits(new_cell.reshape(cell.shape), self.lstm_state_dtype),
+                      from_state_bits(new_hidden.reshape(hidden.shape), self.lstm_state_dtype)),),
                     update.reshape(grad.shape), forget.reshape(grad.shape), input_gate.reshape(grad.shape),
                     *new_moments)
 
