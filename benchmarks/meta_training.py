@@ -17,8 +17,9 @@
    step), next to that of Adam's unroll of the same length.
 
 With `--backend cuda` (or rocm, tpu) every measurement runs on the first accelerator. The
-Markdown report beside `--out` (README.md) shows every results*.json file in that folder
-and each accelerator's speed-up over the CPU.
+Markdown report beside `--out` (meta_training.md, gathered into README.md by
+`benchmarks/report.py`) shows every results*.json file in that folder and each
+accelerator's speed-up over the CPU.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from report import write_readme
 
 THROUGHPUT_WORKER = "--throughput-worker"
 # workload -> ((devices, tasks) pairs measured on the CPU, task counts on an accelerator)
@@ -197,16 +200,16 @@ def speedup_report(results_by_file: dict[str, dict]) -> list[str]:
 
 
 def report(results_by_file: dict[str, dict]) -> str:
-    """The benchmarks' README: every results file's tables, the accelerators' speed-ups, then
-    what the columns mean."""
-    lines = ["# Benchmarks", ""]
+    """The meta-training section of the benchmarks' README: every results file's tables, the
+    accelerators' speed-ups, then what the columns mean."""
+    lines = ["## Meta-training", ""]
     for name, results in sorted(results_by_file.items()):
         backend = results.get("backend", "cpu")
         option = "" if backend == "cpu" else f" --backend {backend}"
         lines += machine_report(results, f"python benchmarks/meta_training.py{option} --out benchmarks/{name}")
     lines += speedup_report(results_by_file)
     lines += [
-        "## Reading the tables",
+        "### Reading the meta-training tables",
         "",
         "quadratic: the direct rule on 10-dimensional quadratics, truncated backpropagation over",
         "20 steps. mlp_pes: the shipped `gated` optimizer under PES over 25-step truncations (as",
@@ -274,7 +277,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     everything = {path.name: json.loads(path.read_text()) for path in out.parent.glob("results*.json")}
-    (out.parent / "README.md").write_text(report(everything))
+    (out.parent / "meta_training.md").write_text(report(everything))
+    write_readme(out.parent)
     print(report({out.name: results}))
 
 

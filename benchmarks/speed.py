@@ -36,6 +36,7 @@ import optax
 
 from learned_opt import DirectLSTM, GatedLSTM, learned_optimizer
 from learned_opt.checkpoint import load_pretrained
+from report import write_readme
 
 # The lean configuration: one layer of 6 units with its state in bfloat16 (24 bytes), and
 # one momentum (8 bytes): 32 bytes per parameter, against the shipped l2l's 340.
@@ -248,6 +249,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
         Path(args.json).with_suffix(".md").write_text(report + "\n")
+        write_readme(Path(args.json).parent)
 
 
 if __name__ == "__main__":

@@ -705,6 +705,8 @@ RULES = {
     "l2l": (lo.DirectLSTM(momentum_decays=MOMENTUM_DECAYS), 3e-3),
     "gated": (lo.GatedLSTM(momentum_decays=(0.9, 0.5, 0.99), descent_direction="normalized_momentum",
                            forget_bias_init=10.0, input_bias_init=-3.5), 1e-3),
+    # 32 bytes of state per parameter: one layer of 6 units in bfloat16 and one momentum
+    "l2l-lean": (lo.DirectLSTM(hidden_sizes=(6,), momentum_decays=(0.9,), lstm_state_dtype="bfloat16"), 3e-3),
 }
 
 

@@ -19,13 +19,11 @@ from learned_opt.networks import (
 from learned_opt.optimizers.base import (
     agreement_scaled,
     as_float32,
-    from_state_bits,
-    state_bits,
-    stored_bits,
     checked_agreement_scaling,
     checked_lstm_state_dtype,
     checked_momentum_decays,
     checked_step_timescales,
+    from_state_bits,
     leaf_agreement,
     leaf_agreement_feature,
     leaf_moment_features,
@@ -35,6 +33,8 @@ from learned_opt.optimizers.base import (
     map_leaves_with_lstm,
     moment_trees,
     num_moment_features,
+    state_bits,
+    stored_bits,
     updated_moment_state,
     zero_agreement_state,
     zero_lstm_state,
@@ -67,6 +67,15 @@ class DirectLSTM:
         update_t = output_scale * (w^T h_t + b)                  (output_scale = 0.1)
 
     and theta_{t+1} = theta_t + update_t. Needs neither the parameters nor the loss.
+
+    Cost per coordinate and step, with F inputs of which F_c differ between coordinates
+    (the step features do not) and layers of H_k units (H_0 = F_c): sum_k 2 (H_{k-1} + H_k)
+    4 H_k + 2 H_last FLOPs of multiply-adds, counting all F inputs per coordinate as
+    `benchmarks/speed.py` does (the paper's rule: 10 kFLOP; the shipped `l2l`: 11.2 kFLOP),
+    and 5 H_k transcendental functions per layer; state 2 H_k numbers per layer in
+    `lstm_state_dtype`, plus 4 (len(momentum_decays) + 1) bytes of moments and, with
+    `agreement_gain`, 4 bytes of the last update. `lstm_state_dtype="bfloat16"` halves the
+    LSTM state; it has no meta-parameters, so a checkpoint runs with either.
 
     Beyond the paper, `momentum_decays` (empty in the paper's rule, the default) adds to x_t
     the momenta of the gradient at those decays and the gradient itself, each divided by
@@ -193,8 +202,10 @@ class DirectLSTM:
                 flat += [moment_leaves[0].reshape(-1, len(self.momentum_decays)), moment_leaves[1].reshape(-1)]
                 axes += [0, 0]
             update, *rest = map_coordinate_chunks(chunk_update, tuple(flat), tuple(axes), tuple(axes))
-            new_carries = tuple(tuple(from_state_bits(rest[2 * k + j].reshape(carries[k][j].shape), self.lstm_state_dtype)
-                                      for j in range(2)) for k in range(num_layers))
+            new_carries = tuple(
+                tuple(from_state_bits(rest[2 * k + j].reshape(carries[k][j].shape), self.lstm_state_dtype)
+                      for j in range(2))
+                for k in range(num_layers))
             new_moments = tuple(x.reshape(m.shape) for x, m in zip(rest[2 * num_layers:], moment_leaves))
             return new_carries, update.reshape(grad.shape), *new_moments
 

@@ -1,0 +1,58 @@
+"""Gathers the benchmarks' Markdown reports into benchmarks/README.md.
+
+    python benchmarks/report.py
+
+`speed.py` writes speed*.md and `meta_training.py` meta_training.md; each calls
+`write_readme` when it finishes, so the README always shows the latest of both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+READING_SPEED = """\
+### Reading the speed tables
+
+`speed.md` is the fused update (`UpdateRule.step`); `speed_reference.md` the same runner
+with `--reference`, the per-leaf flax path (`reference_step`) that the library ran before
+the fused update and that tests hold the fused one to. Both come from `python
+benchmarks/speed.py`; times are medians after compilation, ratios are over `optax.adam` in
+the same process. The lean configuration is `speed.LEAN` with fresh meta-parameters (its
+cost does not depend on their values); no meta-trained lean file is shipped.
+
+**Why the update stays below half of the `jnp.dot` rate on this CPU.** A profile of one
+16k-coordinate chunk of the shipped `l2l` (two 20-unit layers), in cache, on the 2-core
+x86_64 machine of these tables (`jnp.dot` 380-440 GFLOP/s): the two stacked-gate matmuls
+take about 17 ns per coordinate each, close to the dot's rate, but each layer's 100
+sigmoids and tanhs and the cell arithmetic take about 57 ns per coordinate (XLA's
+vectorised tanh and logistic run at about 1.7 G elements a second there; over rows of 20
+units instead of contiguous coordinates they took 115 ns). The 11.5 kFLOP per coordinate
+that the rate counts take 27 ns at the dot's rate, so the transcendental functions alone
+bound the update near 20% of it; a 1M-coordinate leaf also moves its 340 bytes of state in
+and out of memory (about 8 GB/s here outside the caches), about 85 ns per coordinate.
+Reaching 50% would need cheaper activation functions than XLA's, or a machine whose dot
+rate is closer to its element-wise and memory rates (the issue that asked for it measured a
+dot rate of 90 GFLOP/s on a busier machine).
+"""
+
+
+def write_readme(folder: Path) -> Path:
+    """Writes `folder`/README.md from the reports in `folder`; returns its path."""
+    folder = Path(folder)
+    sections = ["# Benchmarks", ""]
+    speed_reports = sorted(folder.glob("speed*.md"))
+    if speed_reports:
+        sections += ["## Speed and memory of the update (`python benchmarks/speed.py`)", ""]
+        for path in speed_reports:
+            sections += [f"From `{path.name}`:", "", path.read_text().strip(), ""]
+        sections += [READING_SPEED]
+    meta_training = folder / "meta_training.md"
+    if meta_training.exists():
+        sections += [meta_training.read_text().strip(), ""]
+    readme = folder / "README.md"
+    readme.write_text("\n".join(sections).rstrip() + "\n")
+    return readme
+
+
+if __name__ == "__main__":
+    print(write_readme(Path(__file__).parent))
