@@ -1,6 +1,7 @@
 """Held-out evaluation of the shipped optimizers against Adam tuned on each task.
 
     python experiments/evaluate_pretrained.py [--names l2l gated] [--num-problems 100] [--seed 0]
+    python experiments/evaluate_pretrained.py --checkpoint NAME=PATH [--checkpoint ...]
 
 MLP tasks that `experiments/pretrain.py` did not train on (other widths, depths and
 activations, and 300 as well as 100 steps; always other seeds), 100 test seeds each. Adam's
@@ -50,6 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), choices=list(lo.list_pretrained()),
                         help="shipped optimizers to evaluate")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                        help="evaluate the checkpoint file PATH under NAME instead of shipped optimizers (repeatable)")
     parser.add_argument("--num-problems", type=int, default=100,
                         help="test seeds per task, and tuning seeds for Adam's learning rate")
     parser.add_argument("--seed", type=int, default=0,
@@ -57,13 +60,23 @@ def main() -> None:
     args = parser.parse_args()
     if args.num_problems < 2:
         parser.error("--num-problems must be at least 2 for a confidence interval")
+    checkpoints = dict(spec.split("=", 1) for spec in args.checkpoint if "=" in spec)
+    if len(checkpoints) != len(args.checkpoint):
+        parser.error("--checkpoint takes NAME=PATH")
     stem = "pretrained" if args.seed == 0 else f"pretrained_seed{args.seed}"
     names_option = ""
-    if tuple(args.names) != DEFAULT_NAMES:
-        stem += "_" + "_".join(args.names)
+    if checkpoints:
+        args.names = list(checkpoints)
+        names_option = "".join(f" --checkpoint {name}={path}" for name, path in checkpoints.items())
+    elif tuple(args.names) != DEFAULT_NAMES:
         names_option = " --names " + " ".join(args.names)
+    if names_option:
+        stem += "_" + "_".join(args.names)
     start = time.perf_counter()
-    learned = {name: lo.pretrained(name) for name in args.names}
+    if checkpoints:
+        learned = {name: lo.learned_optimizer(*lo.load(path)[:2]) for name, path in checkpoints.items()}
+    else:
+        learned = {name: lo.pretrained(name) for name in args.names}
     results = []
     for dataset, hidden, activation in HELD_OUT:
         family = MLPFamily(hidden_sizes=hidden, activation=activation, dataset=dataset)

@@ -203,9 +203,6 @@ PRETRAINED: dict[str, tuple[str, str]] = {
               "gates, agreement-scaled steps and no warm-up, all chosen on validation "
               "(experiments/update_scale.py, experiments/gated_warmup.py, experiments/validation_cells.py; "
               "load_pretrained(name).rule holds the values)"),
-    "l2l-lean": ("l2l-lean.msgpack", "direct LSTM rule with one layer of 6 units, its state in bfloat16, one "
-                 "RMS-normalised momentum and the step number: 32 bytes of state per parameter, meta-trained on "
-                 "small MLP classifiers (experiments/pretrain.py)"),
     "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
                          "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }

@@ -103,3 +103,17 @@ def test_ten_million_parameter_update_stays_within_its_memory_bound(name):
     compiled = jax.jit(lambda s, g, p: loaded.rule.step(loaded.meta_params, s, g, p, jnp.float32(1.0))).lower(
         state, params, params).compile()
     assert compiled.memory_analysis().temp_size_in_bytes < TEN_MILLION_TEMP_BYTES
+
+
+def test_truncated_backpropagation_refuses_a_bfloat16_state():
+    """No derivative flows through a state kept as bfloat16 bits: an estimator that needs one
+    says so instead of meta-training on zero gradients."""
+    from learned_opt import DirectLSTM
+    from learned_opt.meta.train import MetaTrainConfig, make_meta_step
+    from learned_opt.tasks import QuadraticFamily
+
+    rule = DirectLSTM(lstm_state_dtype="bfloat16")
+    config = MetaTrainConfig(num_tasks=2, horizon=4, truncation_length=2, estimator="tbptt")
+    with pytest.raises(ValueError, match="bfloat16"):
+        make_meta_step(rule, (QuadraticFamily(),), config)
+    make_meta_step(rule, (QuadraticFamily(),), dataclasses.replace(config, estimator="pes"))

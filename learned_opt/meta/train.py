@@ -265,6 +265,10 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
     the outer state unchanged and reports ``skipped = 1``. Tasks that reached the horizon,
     or whose truncation loss is not finite (``tasks_reset`` counts these), are redrawn.
     """
+    if getattr(rule, "lstm_state_dtype", "float32") != "float32" and not estimators.is_antithetic(config.estimator):
+        raise ValueError(f"the {config.estimator!r} estimator backpropagates through the update, and no derivative "
+                         f"flows through an LSTM state stored in {rule.lstm_state_dtype}: meta-train with "
+                         "lstm_state_dtype='float32' (it has no meta-parameters) or with the 'es' or 'pes' estimator")
     family = families[index]
     if baseline is None and config.meta_objective == "log_loss_over_adam":
         baseline = adam_envelopes((family,), config)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from learned_opt.optimizers.base import UpdateRule, map_leaves
-from learned_opt.optimizers.direct import DirectLSTM, DirectLSTMState
+from learned_opt.optimizers.direct import DirectLSTM, DirectLSTMState, lean_direct_lstm
 from learned_opt.optimizers.export import learned_optimizer
 from learned_opt.optimizers.gated import GatedLSTM, GatedLSTMState, find_gated_state, gate_statistics
 
@@ -33,6 +33,7 @@ __all__ = [
     "UpdateRule",
     "find_gated_state",
     "gate_statistics",
+    "lean_direct_lstm",
     "learned_optimizer",
     "map_leaves",
     "rule_config",

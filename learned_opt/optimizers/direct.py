@@ -76,6 +76,8 @@ class DirectLSTM:
     `lstm_state_dtype`, plus 4 (len(momentum_decays) + 1) bytes of moments and, with
     `agreement_gain`, 4 bytes of the last update. `lstm_state_dtype="bfloat16"` halves the
     LSTM state; it has no meta-parameters, so a checkpoint runs with either.
+    No derivative flows through a bfloat16 state (the update keeps it as integer bits), so
+    estimators that backpropagate through the update (truncated backpropagation) need float32.
 
     Beyond the paper, `momentum_decays` (empty in the paper's rule, the default) adds to x_t
     the momenta of the gradient at those decays and the gradient itself, each divided by
@@ -244,3 +246,12 @@ class DirectLSTM:
                                               self.agreement_decay)
         return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments),
                                        agreement=agreement, step=state.step + 1)
+
+
+def lean_direct_lstm() -> DirectLSTM:
+    """A lean configuration of the direct rule: one layer of 6 units with its state in
+    bfloat16 (24 bytes per parameter), one RMS-normalised momentum (8 bytes) and the
+    training-step features: 32 bytes of state per parameter against the shipped `l2l`'s
+    340, and 0.7 kFLOP per coordinate and step against 11.2 (`benchmarks/speed.py`)."""
+    return DirectLSTM(hidden_sizes=(6,), momentum_decays=(0.9,), step_timescales=(10.0, 30.0, 100.0, 300.0),
+                      lstm_state_dtype="bfloat16")

@@ -161,6 +161,8 @@ class GatedLSTM:
     two float32 gates, plus 4 (len(momentum_decays) + 1) bytes of moments and, with
     `agreement_gain`, 4 bytes of the last update. `lstm_state_dtype` has no
     meta-parameters, so a checkpoint runs with either.
+    No derivative flows through a bfloat16 state (the update keeps it as integer bits), so
+    estimators that backpropagate through the update (truncated backpropagation) need float32.
     """
 
     hidden_size: int = 20
