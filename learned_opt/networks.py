@@ -165,19 +165,27 @@ def fused_lstm_layers(lstm_params, num_layers: int) -> tuple[FusedLSTMLayer, ...
     return tuple(layers)
 
 
-def with_shared_inputs(layers: tuple[FusedLSTMLayer, ...], coordinate_rows, shared_rows,
-                       shared_inputs: jnp.ndarray) -> tuple[FusedLSTMLayer, ...]:
-    """The layers for inputs that hold only the first layer's inputs `coordinate_rows`: the
-    inputs `shared_rows`, whose values `shared_inputs` are the same for every coordinate,
-    are folded into its bias, b + W_s s, so that they cost nothing per coordinate."""
+def split_shared_inputs(layers: tuple[FusedLSTMLayer, ...], coordinate_rows,
+                        shared_rows) -> tuple[tuple[FusedLSTMLayer, ...], jnp.ndarray]:
+    """The layers for inputs that hold only the first layer's inputs `coordinate_rows`, and
+    the first layer's kernel W_s of the inputs `shared_rows`, whose values are the same for
+    every coordinate: `with_shared_inputs` folds them into its bias."""
     first = layers[0]
     num_inputs = first.kernel.shape[1] - first.kernel.shape[0] // 4
     coordinate_rows = jnp.asarray(list(coordinate_rows), jnp.int32)
     kernel = jnp.concatenate([first.kernel[:, coordinate_rows], first.kernel[:, num_inputs:]], axis=1)
-    bias = first.bias
-    if len(shared_rows):
-        bias = bias + (first.kernel[:, jnp.asarray(list(shared_rows), jnp.int32)] @ shared_inputs)[:, None]
-    return (FusedLSTMLayer(kernel, bias), *layers[1:])
+    shared_kernel = first.kernel[:, jnp.asarray(list(shared_rows), jnp.int32)]
+    return (FusedLSTMLayer(kernel, first.bias), *layers[1:]), shared_kernel
+
+
+def with_shared_inputs(layers: tuple[FusedLSTMLayer, ...], shared_kernel: jnp.ndarray,
+                       shared_inputs: jnp.ndarray) -> tuple[FusedLSTMLayer, ...]:
+    """`split_shared_inputs`'s layers with the shared inputs' values `shared_inputs` folded
+    into the first layer's bias, b + W_s s, so that they cost nothing per coordinate."""
+    first = layers[0]
+    if not shared_inputs.shape[0]:
+        return layers
+    return (FusedLSTMLayer(first.kernel, first.bias + (shared_kernel @ shared_inputs)[:, None]), *layers[1:])
 
 
 def fused_lstm_stack(layers: tuple[FusedLSTMLayer, ...], carries: tuple[LSTMCarry, ...], inputs: jnp.ndarray):

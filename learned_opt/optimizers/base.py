@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from learned_opt.features import (
     accumulate_moments,
     direction_agreement,
+    log_and_sign,
     normalized_moment_features,
     step_features,
 )
@@ -214,6 +215,28 @@ def leaf_moment_features(grad, moment_leaves: tuple, step, momentum_decays, seco
     first, second = accumulate_moments(*moment_leaves, grad, momentum_decays, second_moment_decay)
     features = normalized_moment_features(first, second, step + 1, grad, momentum_decays, second_moment_decay)
     return features, (first, second)
+
+
+def coordinate_inputs(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay, p: float):
+    """The inputs that differ between coordinates, for coordinates `grad` of shape (n,):
+    `features.log_and_sign` of the gradient, then its `leaf_moment_features` when the rule
+    reads moments. Returns (inputs of shape (n, F_c), the moment features or None, the new
+    moment leaves)."""
+    moment_features, moment_leaves = leaf_moment_features(grad, moment_leaves, step, momentum_decays,
+                                                          second_moment_decay)
+    inputs = log_and_sign(grad, p)
+    if moment_features is not None:
+        inputs = jnp.concatenate([inputs, moment_features], axis=-1)
+    return inputs, moment_features, moment_leaves
+
+
+def flat_moment_leaves(moment_leaves: tuple) -> list:
+    """A leaf's (first, second) moments with its coordinates merged into their first axis,
+    shapes (n, len(decays)) and (n,); [] without moments."""
+    if not moment_leaves:
+        return []
+    first, second = moment_leaves
+    return [first.reshape(-1, first.shape[-1]), second.reshape(-1)]
 
 
 def checked_step_timescales(step_timescales) -> tuple[float, ...]:

@@ -7,12 +7,13 @@ from typing import Any, ClassVar, NamedTuple
 
 import jax.numpy as jnp
 
-from learned_opt.features import accumulate_moments, log_and_sign, normalized_moment_features, step_features
+from learned_opt.features import log_and_sign, step_features
 from learned_opt.networks import (
     DirectUpdateNetwork,
     fused_lstm_layers,
     fused_lstm_stack,
     map_coordinate_chunks,
+    split_shared_inputs,
     with_shared_inputs,
     zero_lstm_carries,
 )
@@ -23,6 +24,8 @@ from learned_opt.optimizers.base import (
     checked_lstm_state_dtype,
     checked_momentum_decays,
     checked_step_timescales,
+    coordinate_inputs,
+    flat_moment_leaves,
     from_state_bits,
     leaf_agreement,
     leaf_agreement_feature,
@@ -166,12 +169,11 @@ class DirectLSTM:
         Computes what `reference_step` computes, to float32 rounding."""
         del params, value
         num_coordinate_inputs = 2 + num_moment_features(self.momentum_decays)
-        coordinate_rows = range(num_coordinate_inputs)
-        shared_rows = range(num_coordinate_inputs, self.num_features)
-        layers = fused_lstm_layers(meta_params["params"]["lstm"], len(self.hidden_sizes))
+        layers, shared_kernel = split_shared_inputs(
+            fused_lstm_layers(meta_params["params"]["lstm"], len(self.hidden_sizes)),
+            range(num_coordinate_inputs), range(num_coordinate_inputs, self.num_features))
         readout = meta_params["params"]["readout"]
         shared_steps = step_features(state.step + 1, self.step_timescales)
-        moments = moment_trees(state.moments)
         num_layers = len(self.hidden_sizes)
 
         def leaf_update(grad, carries, *moment_leaves):
@@ -179,19 +181,14 @@ class DirectLSTM:
             if self.direction_agreement:
                 shared.append(leaf_agreement(grad, moment_leaves, state.step, self.momentum_decays,
                                              self.second_moment_decay)[None])
-            leaf_layers = with_shared_inputs(layers, coordinate_rows, shared_rows, jnp.concatenate(shared))
+            leaf_layers = with_shared_inputs(layers, shared_kernel, jnp.concatenate(shared))
 
             def chunk_update(g, *rest):
                 chunk_carries = tuple((as_float32(rest[2 * k]), as_float32(rest[2 * k + 1]))
                                       for k in range(num_layers))
-                inputs = log_and_sign(g, self.preprocess_p)
-                chunk_moments = rest[2 * num_layers:]
-                if chunk_moments:
-                    chunk_moments = accumulate_moments(*chunk_moments, g, self.momentum_decays,
-                                                       self.second_moment_decay)
-                    moment_inputs = normalized_moment_features(*chunk_moments, state.step + 1, g,
-                                                               self.momentum_decays, self.second_moment_decay)
-                    inputs = jnp.concatenate([inputs, moment_inputs], axis=-1)
+                inputs, _, chunk_moments = coordinate_inputs(g, rest[2 * num_layers:], state.step,
+                                                             self.momentum_decays, self.second_moment_decay,
+                                                             self.preprocess_p)
                 chunk_carries, hidden = fused_lstm_stack(leaf_layers, chunk_carries, inputs.T)
                 update = self.output_scale * (readout["kernel"][:, 0] @ hidden + readout["bias"][0])
                 return (update.astype(grad.dtype),
@@ -199,11 +196,9 @@ class DirectLSTM:
                         *chunk_moments)
 
             flat = [grad.reshape(-1)] + [state_bits(x).reshape(x.shape[0], -1) for carry in carries for x in carry]
-            axes = [0] + [1] * (2 * num_layers)
-            if moment_leaves:
-                flat += [moment_leaves[0].reshape(-1, len(self.momentum_decays)), moment_leaves[1].reshape(-1)]
-                axes += [0, 0]
-            update, *rest = map_coordinate_chunks(chunk_update, tuple(flat), tuple(axes), tuple(axes))
+            flat += flat_moment_leaves(moment_leaves)
+            axes = (0,) + (1,) * (2 * num_layers) + (0,) * len(moment_leaves)
+            update, *rest = map_coordinate_chunks(chunk_update, tuple(flat), axes, axes)
             new_carries = tuple(
                 tuple(from_state_bits(rest[2 * k + j].reshape(carries[k][j].shape), self.lstm_state_dtype)
                       for j in range(2))
@@ -211,20 +206,13 @@ class DirectLSTM:
             new_moments = tuple(x.reshape(m.shape) for x, m in zip(rest[2 * num_layers:], moment_leaves))
             return new_carries, update.reshape(grad.shape), *new_moments
 
-        (updates, *new_moments), lstm = map_leaves_with_lstm(
-            leaf_update, 1 + len(moments), state.lstm, grads, *moments
-        )
-        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
-                                              self.agreement_decay)
-        return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments),
-                                       agreement=agreement, step=state.step + 1)
+        return self._apply_to_leaves(leaf_update, state, grads)
 
     def reference_step(self, meta_params, state: DirectLSTMState, grads, params=None, value=None):
         """`step` computed leaf by leaf with the flax modules of `network()`: the
         definition that `step` is tested against."""
         del params, value
         network = self.network()
-        moments = moment_trees(state.moments)
 
         def leaf_update(grad, carries, *moment_leaves):
             features = log_and_sign(grad, self.preprocess_p)
@@ -239,6 +227,13 @@ class DirectLSTM:
             carries = lstm_carries_to_leading(carries, self.lstm_state_dtype)
             return carries, update.astype(grad.dtype), *moment_leaves
 
+        return self._apply_to_leaves(leaf_update, state, grads)
+
+    def _apply_to_leaves(self, leaf_update, state: DirectLSTMState, grads):
+        """The updates and next state from ``leaf_update(grad, carries, *moment_leaves)`` ->
+        ``(new_carries, update, *new_moment_leaves)`` applied to every parameter leaf, then
+        agreement scaling."""
+        moments = moment_trees(state.moments)
         (updates, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 1 + len(moments), state.lstm, grads, *moments
         )

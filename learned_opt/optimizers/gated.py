@@ -11,10 +11,8 @@ import jax.numpy as jnp
 
 from learned_opt.features import (
     accumulate_log_loss,
-    accumulate_moments,
     log_and_sign,
     loss_change_features,
-    normalized_moment_features,
     step_features,
 )
 from learned_opt.networks import (
@@ -22,6 +20,7 @@ from learned_opt.networks import (
     fused_lstm_layers,
     fused_lstm_stack,
     map_coordinate_chunks,
+    split_shared_inputs,
     with_shared_inputs,
     zero_lstm_carries,
 )
@@ -33,6 +32,8 @@ from learned_opt.optimizers.base import (
     checked_lstm_state_dtype,
     checked_momentum_decays,
     checked_step_timescales,
+    coordinate_inputs,
+    flat_moment_leaves,
     from_state_bits,
     leaf_agreement,
     leaf_agreement_feature,
@@ -266,8 +267,8 @@ class GatedLSTM:
         correction in one pass over chunks of coordinates (`networks.map_coordinate_chunks`);
         the inputs shared by every coordinate are folded into the LSTM's bias. Computes what
         `reference_step` computes, to float32 rounding."""
-        coordinate_rows, shared_rows = self._input_rows()
-        (layer,) = fused_lstm_layers(meta_params["params"]["lstm"], 1)
+        layers, shared_kernel = split_shared_inputs(fused_lstm_layers(meta_params["params"]["lstm"], 1),
+                                                    *self._input_rows())
         weights = meta_params["params"]
         forget_head = weights["forget_gate"]["Dense_0"]
         input_head = weights["input_gate"]["Dense_0"]
@@ -280,7 +281,6 @@ class GatedLSTM:
         if self.loss_change_decays:
             shared_step.append(loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays))
         shared_step = jnp.concatenate(shared_step)
-        moments = moment_trees(state.moments)
         warmup = jnp.minimum(state.step / self.warmup_steps, 1.0) if self.warmup_steps else 1.0
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
@@ -289,17 +289,12 @@ class GatedLSTM:
             if self.direction_agreement:
                 shared.append(leaf_agreement(grad32, moment_leaves, state.step, self.momentum_decays,
                                              self.second_moment_decay)[None])
-            leaf_layers = with_shared_inputs((layer,), coordinate_rows, shared_rows, jnp.concatenate(shared))
+            leaf_layers = with_shared_inputs(layers, shared_kernel, jnp.concatenate(shared))
 
             def chunk_update(g, theta, forget, input_gate, cell, hidden, *chunk_moments):
                 g, theta = g.astype(jnp.float32), theta.astype(jnp.float32)
-                inputs = log_and_sign(g, self.preprocess_p)
-                if chunk_moments:
-                    chunk_moments = accumulate_moments(*chunk_moments, g, self.momentum_decays,
-                                                       self.second_moment_decay)
-                    moment_inputs = normalized_moment_features(*chunk_moments, state.step + 1, g,
-                                                               self.momentum_decays, self.second_moment_decay)
-                    inputs = jnp.concatenate([inputs, moment_inputs], axis=-1)
+                inputs, moment_inputs, chunk_moments = coordinate_inputs(
+                    g, chunk_moments, state.step, self.momentum_decays, self.second_moment_decay, self.preprocess_p)
                 ((cell, hidden),), out = fused_lstm_stack(
                     leaf_layers, ((as_float32(cell), as_float32(hidden)),), inputs.T)
                 heads = head_kernel @ out
@@ -318,29 +313,17 @@ class GatedLSTM:
             ((cell, hidden),) = carries
             flat = [x.reshape(-1) for x in (grad, theta, previous_forget, previous_input)]
             flat += [state_bits(cell).reshape(h, -1), state_bits(hidden).reshape(h, -1)]
-            axes = [0, 0, 0, 0, 1, 1]
-            if moment_leaves:
-                flat += [moment_leaves[0].reshape(-1, len(self.momentum_decays)), moment_leaves[1].reshape(-1)]
-                axes += [0, 0]
+            flat += flat_moment_leaves(moment_leaves)
+            moment_axes = (0,) * len(moment_leaves)
             update, forget, input_gate, new_cell, new_hidden, *new_moments = map_coordinate_chunks(
-                chunk_update, tuple(flat), tuple(axes), tuple(axes[:1] + axes[2:]))
+                chunk_update, tuple(flat), (0, 0, 0, 0, 1, 1) + moment_axes, (0, 0, 0, 1, 1) + moment_axes)
             new_moments = tuple(x.reshape(m.shape) for x, m in zip(new_moments, moment_leaves))
             return (((from_state_bits(new_cell.reshape(cell.shape), self.lstm_state_dtype),
                       from_state_bits(new_hidden.reshape(hidden.shape), self.lstm_state_dtype)),),
                     update.reshape(grad.shape), forget.reshape(grad.shape), input_gate.reshape(grad.shape),
                     *new_moments)
 
-        (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
-            leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
-        )
-        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
-                                              self.agreement_decay)
-        return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
-                                       moments=updated_moment_state(state.moments, new_moments),
-                                       agreement=agreement,
-                                       loss_averages=accumulate_log_loss(state.loss_averages, value,
-                                                                         self.loss_change_decays),
-                                       step=state.step + 1)
+        return self._apply_to_leaves(leaf_update, state, grads, params, value)
 
     def reference_step(self, meta_params, state: GatedLSTMState, grads, params, value):
         """`step` computed leaf by leaf with the flax modules of `network()`: the
@@ -349,7 +332,6 @@ class GatedLSTM:
         loss_features = log_and_sign(value, self.preprocess_p)
         loss_changes = (loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays)
                         if self.loss_change_decays else None)
-        moments = moment_trees(state.moments)
         warmup = jnp.minimum(state.step / self.warmup_steps, 1.0) if self.warmup_steps else 1.0
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
@@ -375,6 +357,14 @@ class GatedLSTM:
             update = warmup * ((forget - 1.0) * theta32 - input_gate * (direction + correction))
             return carries, update.astype(grad.dtype), forget, input_gate, *moment_leaves
 
+        return self._apply_to_leaves(leaf_update, state, grads, params, value)
+
+
+    def _apply_to_leaves(self, leaf_update, state: GatedLSTMState, grads, params, value):
+        """The updates and next state from ``leaf_update(grad, carries, theta, previous_forget,
+        previous_input, *moment_leaves)`` -> ``(new_carries, update, forget, input,
+        *new_moment_leaves)`` applied to every parameter leaf, then agreement scaling."""
+        moments = moment_trees(state.moments)
         (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
         )
