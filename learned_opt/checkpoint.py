@@ -191,20 +191,16 @@ def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
                           f"requested {_describe(rule)} (only {extensible} may be added to it)")
 
 
-# name -> (file under learned_opt/pretrained/, one-line description)
+# name -> (file under learned_opt/pretrained/, one-line description); each file is written by
+# `learned-opt export` from a run of the recipe learned_opt/recipes/NAME.py
 PRETRAINED: dict[str, tuple[str, str]] = {
     "l2l": ("l2l.msgpack", "direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the "
-            "step number too, meta-trained on small MLP classifiers (experiments/pretrain.py), run with "
-            "agreement-scaled steps at a step size chosen on validation (experiments/update_scale.py, "
-            "experiments/validation_cells.py; load_pretrained(name).rule holds the values)"),
-    "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction plus a "
-              "learned correction, its input gate a learned learning rate, reading the loss's changes and the step "
-              "number too, meta-trained on small MLP classifiers (experiments/pretrain.py), run with bounded input "
-              "gates, agreement-scaled steps and no warm-up, all chosen on validation "
-              "(experiments/update_scale.py, experiments/gated_warmup.py, experiments/validation_cells.py; "
-              "load_pretrained(name).rule holds the values)"),
-    "gated_mlp_digits": ("gated_mlp_digits.msgpack", "gated LSTM rule meta-trained on the paper's base MLP (20 "
-                         "sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
+            "step number too, meta-trained on ten small MLP classifiers; the general-purpose default"),
+    "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction, its "
+              "input gate a learned learning rate, reading the loss's changes and the step number too, "
+              "meta-trained on ten small MLP classifiers"),
+    "gated_mlp_digits": ("gated_mlp_digits.msgpack", "the paper's gated LSTM rule meta-trained on the base MLP "
+                         "(20 sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
 }
 DEFAULT_PRETRAINED = "l2l"
 
@@ -235,3 +231,21 @@ def pretrained(name: str | None = None):
 
     loaded = load_pretrained(name)
     return learned_optimizer(loaded.rule, loaded.meta_params)
+
+
+def export(run_dir: str | os.PathLike, name: str) -> Path:
+    """Copies the checkpoint of a finished `learned-opt meta-train` run of recipe `name` to
+    the shipped file of `name` in this source tree: the one step that writes under
+    `learned_opt/pretrained/`. Raises ValueError for an unknown name, an unfinished run or
+    a run of another recipe."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown shipped optimizer {name!r}; shipped: {', '.join(PRETRAINED)}")
+    source = checkpoint_file(run_dir)
+    loaded = load(source)
+    if not loaded.metadata.get("finished") or "stages" not in loaded.metadata:
+        raise ValueError(f"{source} is not the checkpoint of a finished recipe run (learned-opt meta-train)")
+    if loaded.metadata.get("recipe") != name:
+        raise ValueError(f"{source} was written by recipe {loaded.metadata.get('recipe')!r}, not {name!r}")
+    target = Path(__file__).resolve().parent / "pretrained" / PRETRAINED[name][0]
+    atomic_write(target, source.read_bytes())
+    return target

@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from learned_opt import checkpoint
-from learned_opt.meta.estimators import ESTIMATORS
-from learned_opt.meta.train import META_OBJECTIVES, TRUNCATION_SCHEDULES, VALIDATION_POINTS
-from learned_opt.optimizers import RULES, rule_config
 from learned_opt.tasks import TASK_FAMILIES, task_family
 
 
@@ -44,27 +40,6 @@ def _checkpoint_or_shipped(path: str) -> checkpoint.Checkpoint:
     return checkpoint.load(path)
 
 
-def _build_rule(name: str, options: list[str]):
-    """The update rule `name` with KEY=VALUE options (values parsed as JSON when they can be)."""
-    settings = {}
-    for option in options:
-        key, separator, text = option.partition("=")
-        if not separator:
-            raise SystemExit(f"learned-opt meta-train: error: --rule-option wants KEY=VALUE, got {option!r}")
-        try:
-            settings[key] = json.loads(text)
-        except json.JSONDecodeError:
-            settings[key] = text
-    fields = sorted(f.name for f in dataclasses.fields(RULES[name]))
-    unknown = sorted(set(settings) - set(fields))
-    if unknown:
-        raise SystemExit(f"learned-opt meta-train: error: rule '{name}' has no option {unknown}; options: {fields}")
-    try:
-        return RULES[name](**settings)
-    except (TypeError, ValueError) as error:
-        raise SystemExit(f"learned-opt meta-train: error: bad --rule-option for '{name}': {error}")
-
-
 def meta_train_command(args: argparse.Namespace) -> int:
     if args.num_processes > 1:
         from learned_opt.meta.sharding import initialize_distributed
@@ -72,83 +47,39 @@ def meta_train_command(args: argparse.Namespace) -> int:
         initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     import jax
 
-    from learned_opt.meta import MetaTrainConfig, meta_train, metrics_up_to, train_state_step
+    from learned_opt.meta.recipe import load_attribute, load_recipe, run_recipe
 
-    rule = _build_rule(args.rule, args.rule_option)
-    family = task_family(args.task)
-    initial_meta_params = None
-    if args.init_from:
-        try:
-            initial_meta_params = checkpoint.meta_params_for(rule, _checkpoint_or_shipped(args.init_from))
-        except (FileNotFoundError, checkpoint.CheckpointError) as error:
-            raise SystemExit(f"learned-opt meta-train: error: --init-from: {error} (give --rule and --rule-option "
-                             "the values it was trained with)")
     try:
-        config = MetaTrainConfig(
-            num_meta_steps=args.meta_steps,
-            num_tasks=args.num_tasks,
-            horizon=args.horizon,
-            truncation_length=args.truncation,
-            truncation_schedule=args.truncation_schedule,
-            min_truncation_length=args.min_truncation,
-            estimator=args.estimator,
-            es_std=args.es_std,
-            meta_learning_rate=args.meta_lr,
-            max_grad_norm=args.max_grad_norm,
-            normalize_meta_gradient=args.normalize_meta_gradient,
-            second_order=args.second_order,
-            remat=args.remat,
-            validate_every=args.validate_every,
-            num_validation_problems=args.validation_problems,
-            seed=args.seed,
-            meta_objective=args.meta_objective,
-            validate_on=args.validate_on,
-        )
-    except ValueError as error:
+        recipe, path = load_recipe(args.config)
+        if args.family:
+            recipe = recipe.with_families(tuple(load_attribute(spec) for spec in args.family))
+    except (ImportError, AttributeError, ValueError) as error:
         raise SystemExit(f"learned-opt meta-train: error: {error}")
-    out = Path(args.out)
-    writer = jax.process_index() == 0
-    settings = {"task": args.task, "rule": rule.name, "rule_config": rule_config(rule),
-                "meta_train_config": dataclasses.asdict(config), "init_from": args.init_from}
-    resumed_step = train_state_step(out) if args.resume else None
-    kept = metrics_up_to(out / "metrics.jsonl", resumed_step)
-    if writer:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({**settings, "command": sys.argv}, indent=2) + "\n")
-        (out / "metrics.jsonl").write_text("".join(line + "\n" for line in kept))
-    start = time.perf_counter()
-    with open(out / "metrics.jsonl", "a") if writer else open(os.devnull, "w") as metrics:
-        def on_record(record: dict) -> None:
-            metrics.write(json.dumps(record) + "\n")
-            metrics.flush()
+    if args.smoke:
+        recipe = recipe.smoke()
+    try:
+        written = run_recipe(recipe, args.out, resume=args.resume, progress=not args.no_progress,
+                             recipe_file=str(path))
+    except FileExistsError as error:
+        raise SystemExit(f"learned-opt meta-train: error: {error}")
+    if jax.process_index() == 0:
+        metadata = checkpoint.load(written).metadata
+        for stage in metadata["stages"]:
+            print(f"stage {stage['stage']}: best validation loss {stage['best_validation_loss']:.4g} at meta-step "
+                  f"{stage['best_step']} ({stage['seconds']:.0f} s)")
+        print(f"meta-trained recipe {recipe.name!r} in {metadata['seconds']:.0f} s; wrote {written}")
+        _write_json(args.json, metadata)
+    return 0
 
-        def on_best(step: int, meta_params) -> None:
-            if writer:
-                checkpoint.save(out, rule, meta_params, metadata={**settings, "best_step": step})
 
-        result = meta_train(rule, family, config, run_dir=out, resume=args.resume, on_record=on_record,
-                            on_best=on_best, progress=not args.no_progress, initial_meta_params=initial_meta_params)
-    seconds = time.perf_counter() - start
-    records = [json.loads(line) for line in kept] + result.history
-    validations = [r for r in records if r["kind"] == "validation"]
-    summary = {
-        "task": args.task,
-        "rule": rule.name,
-        "best_validation_loss": result.best_validation_loss,
-        "best_step": result.best_step,
-        "initial_validation_loss": validations[0]["validation_loss"],
-        "resumed_from_step": resumed_step,
-        "skipped_meta_steps": int(sum(r.get("skipped", 0) for r in result.history)),
-        "seconds": seconds,
-    }
-    if writer:
-        path = checkpoint.save(out, rule, result.best_meta_params, metadata={**settings, **summary})
-        print(
-            f"meta-trained '{rule.name}' on '{args.task}' in {seconds:.0f}s: validation loss "
-            f"{summary['initial_validation_loss']:.4g} (untrained) -> {result.best_validation_loss:.4g} "
-            f"(best, step {result.best_step}); wrote {path}"
-        )
-        _write_json(args.json, summary)
+def export_command(args: argparse.Namespace) -> int:
+    from learned_opt.checkpoint import export
+
+    try:
+        target = export(args.run, args.name)
+    except ValueError as error:
+        raise SystemExit(f"learned-opt export: error: {error}")
+    print(f"wrote {target}")
     return 0
 
 
@@ -222,61 +153,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "meta-train",
-        help="meta-train an update rule on a task family and save the best checkpoint",
-        description="Meta-train an update rule by truncated backpropagation through unrolled inner "
-        "training. Writes OUT/optimizer.msgpack (the meta-parameters with the best validation loss), "
-        "OUT/metrics.jsonl, OUT/config.json and OUT/train_state.msgpack (the full training state, for "
-        "--resume). The task batch is sharded over all JAX devices; several hosts join with "
-        "--num-processes/--process-id/--coordinator-address.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="meta-train a learned optimizer from a recipe file",
+        description="Run a recipe (a rule, task families and meta-training stages; see learned_opt/recipes/) "
+        "from random initialisation. Writes OUT/optimizer.msgpack (the last stage's best meta-parameters, with "
+        "the recipe, code commit and wall time in its metadata), OUT/metrics.jsonl and, per stage, "
+        "OUT/stage_K/ with its training state for --resume. The task batch is sharded over all JAX devices; "
+        "several hosts join with --num-processes/--process-id/--coordinator-address.",
     )
-    train.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
-    train.add_argument("--rule", choices=sorted(RULES), default="direct", help="update rule")
-    train.add_argument("--rule-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="set a field of the rule's configuration, e.g. max_learning_rate=10 or "
-                            "momentum_decays=[0.5,0.9,0.99] (repeatable)")
+    train.add_argument("--config", required=True, metavar="RECIPE",
+                       help="a recipe file, or the name of one in learned_opt/recipes/ (quadratic, mlp, l2l, gated, "
+                            "gated_mlp_digits, ...)")
     train.add_argument("--out", required=True, help="run directory to write")
-    train.add_argument("--init-from", metavar="CHECKPOINT",
-                       help="start from the meta-parameters of this checkpoint or shipped optimizer (e.g. l2l; "
-                            "same rule and options, or those plus step_timescales, direction_agreement=true or, for "
-                            "gated, loss_change_decays or direction_correction=true, whose new weights start at "
-                            "zero) instead of at random: a fine-tune")
-    train.add_argument("--seed", type=int, default=0, help="seed of meta-parameters, tasks and validation problems")
-    train.add_argument("--meta-steps", type=_positive_int, default=2000, help="outer updates (one per truncation)")
-    train.add_argument("--num-tasks", type=_positive_int, default=64, help="tasks per meta-step")
-    train.add_argument("--horizon", type=_positive_int, default=100, help="inner steps per task")
-    train.add_argument("--truncation", type=_positive_int, default=20, help="inner steps per truncation")
-    train.add_argument("--truncation-schedule", choices=TRUNCATION_SCHEDULES, default="fixed",
-                       help="fixed truncations, or lengths drawn uniformly from [--min-truncation, --truncation]")
-    train.add_argument("--min-truncation", type=_positive_int, default=1, help="shortest random truncation")
-    train.add_argument("--estimator", choices=ESTIMATORS, default="tbptt",
-                       help="meta-gradient estimator: truncated backpropagation, antithetic ES, persistent ES")
-    train.add_argument("--es-std", type=_positive_float, default=0.01, help="perturbation scale of ES and PES")
-    train.add_argument("--meta-objective", choices=META_OBJECTIVES, default="loss",
-                       help="what a truncation minimises: the summed loss (as in the paper), the summed log loss, "
-                       "or how far each step's log loss trails Adam tuned for that step")
-    train.add_argument("--validate-on", choices=VALIDATION_POINTS, default="final",
-                       help="score validation problems on their final loss, or on their whole loss curve (mean over steps)")
-    train.add_argument("--meta-lr", type=_positive_float, default=3e-3, help="Adam learning rate of the outer loop")
-    train.add_argument("--max-grad-norm", type=_positive_float, default=10.0, help="meta-gradient clipping norm")
-    train.add_argument("--normalize-meta-gradient", action="store_true",
-                       help="divide each meta-gradient by its global norm instead of clipping it, so that every "
-                            "meta-step, whichever task family it is on, has the same length")
-    train.add_argument("--second-order", action="store_true",
-                       help="backpropagate through the optimizee's gradient (default: first order, as in the paper)")
-    train.add_argument("--remat", action="store_true",
-                       help="rematerialise inner steps in the backward pass (less memory, more compute)")
-    train.add_argument("--validate-every", type=_positive_int, default=50, help="meta-steps between validations")
-    train.add_argument("--validation-problems", type=_positive_int, default=100, help="held-out validation problems")
+    train.add_argument("--family", action="append", metavar="MODULE:ATTRIBUTE",
+                       help="meta-train on this task family (a TaskFamily, or a function returning one) instead of "
+                            "the recipe's (repeatable)")
+    train.add_argument("--smoke", action="store_true",
+                       help="the recipe at tiny sizes (2 meta-steps of 4 tasks): checks that it runs")
     train.add_argument("--resume", action="store_true",
-                       help="continue from OUT/train_state.msgpack if present (saved at every validation)")
+                       help="continue the run in OUT (finished stages are kept; the stage in flight resumes)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("--num-processes", type=_positive_int, default=1, help="processes of a multi-host run")
     train.add_argument("--process-id", type=int, default=0, help="this process's rank in a multi-host run")
     train.add_argument("--coordinator-address", default="127.0.0.1:12355",
                        help="host:port of process 0 in a multi-host run (jax.distributed)")
-    train.add_argument("--json", metavar="PATH", help="also write a JSON summary here")
+    train.add_argument("--json", metavar="PATH", help="also write the checkpoint's metadata as JSON here")
     train.set_defaults(handler=meta_train_command)
+
+    export = commands.add_parser(
+        "export",
+        help="ship a finished run's checkpoint as a pretrained optimizer",
+        description="Copy RUN/optimizer.msgpack, written by `learned-opt meta-train` from the recipe of the "
+        "same name, to learned_opt/pretrained/NAME's file. The only step that writes there.",
+    )
+    export.add_argument("run", help="run directory of a finished `learned-opt meta-train`")
+    export.add_argument("name", help="shipped optimizer name (see learned_opt.list_pretrained())")
+    export.set_defaults(handler=export_command)
 
     evaluate = commands.add_parser(
         "evaluate",

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -28,7 +29,7 @@ import optax
 from flax import serialization
 from tqdm import tqdm
 
-from learned_opt.checkpoint import CheckpointError, atomic_write, fits_architecture
+from learned_opt.checkpoint import CheckpointError, atomic_write, fits_architecture, save
 from learned_opt.meta import estimators, sharding
 from learned_opt.meta.unroll import InnerState, init_inner_state, loss_curves, unroll
 from learned_opt.optimizers import UpdateRule, learned_optimizer, rule_config
@@ -37,6 +38,8 @@ from learned_opt.tasks.base import TaskFamily, sample_problems, sample_task_data
 
 PyTree = Any
 TRAIN_STATE_FILENAME = "train_state.msgpack"
+METRICS_FILENAME = "metrics.jsonl"
+OPTIMIZER_FILENAME = "optimizer.msgpack"
 ENVELOPES_FILENAME = "adam_envelopes.npz"
 TRAIN_STATE_FORMAT = "learned_opt.train_state"
 TRAIN_STATE_VERSION = 1
@@ -482,6 +485,7 @@ def meta_train(
     on_best: Callable[[int, PyTree], None] | None = None,
     progress: bool = True,
     initial_meta_params: PyTree | None = None,
+    metadata: dict | None = None,
 ) -> MetaTrainResult:
     """Meta-trains `rule` on `family` and returns the meta-parameters with the lowest
     validation loss (mean loss on held-out validation problems at step `horizon`, or over
@@ -491,8 +495,12 @@ def meta_train(
     several widths and depths, say): each keeps its own batch of tasks, meta-step k trains
     on family k mod len(family), and the validation loss averages over the families.
 
-    With `run_dir`, the full training state is saved there at every validation; with
-    `resume=True` a saved state is picked up and the run continues from it. The task batch
+    With `run_dir`, the run writes there what `learned-opt meta-train` writes: the full
+    training state (`train_state.msgpack`) at every validation, the metrics log
+    (`metrics.jsonl`, one JSON record per line) as it goes, and `optimizer.msgpack`, the best
+    meta-parameters so far (``"finished": false`` in its metadata until the run ends), with
+    `metadata` and the run's settings in its metadata; with `resume=True` a saved state is
+    picked up and the run continues from it. The task batch
     is sharded over `mesh` (default: all devices of all processes). `on_record` receives
     every metrics record (dicts with a "kind" of "train" or "validation") once it is on the
     host; `on_best(step, meta_params)` is called at each new best validation loss.
@@ -520,11 +528,31 @@ def meta_train(
     validation_loss = make_validation_loss(rule, families, config, baselines)
 
     history: list[dict] = []
+    writer = run_dir is not None and jax.process_index() == 0
+    settings = {**(metadata or {}), "rule": rule.name, "rule_config": rule_config(rule),
+                "families": [repr(f) for f in families], "meta_train_config": dataclasses.asdict(config),
+                "device": jax.devices()[0].device_kind}
+    start_time = time.perf_counter()
+    previous_seconds = 0.0
+    if writer:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        metrics_path = Path(run_dir) / METRICS_FILENAME
+        kept = metrics_up_to(metrics_path, int(host_state.step) if resumed else None)
+        metrics_path.write_text("".join(line + "\n" for line in kept))
+        previous_seconds = max([json.loads(line).get("seconds", 0.0) for line in kept] or [0.0])
+        metrics_file = open(metrics_path, "a", buffering=1)  # line-buffered: a killed run loses no record
 
     def record(entry: dict):
         history.append(entry)
+        if writer:
+            metrics_file.write(json.dumps(entry) + "\n")
         if on_record is not None:
             on_record(entry)
+
+    def save_best(step: int, meta_params, finished: bool = False, **extra) -> None:
+        if writer:
+            save(Path(run_dir) / OPTIMIZER_FILENAME, rule, meta_params,
+                 {**settings, "best_step": step, "finished": finished, **extra})
 
     def validate_and_save(state: MetaTrainState) -> MetaTrainState:
         step = int(sharding.to_host(state.step))
@@ -536,9 +564,13 @@ def meta_train(
             state = state._replace(best_meta_params=state.meta_params,
                                    best_validation_loss=sharding.place(np.float32(loss), shardings.best_validation_loss),
                                    best_step=sharding.place(np.int32(step), shardings.best_step))
-            if on_best is not None:
-                on_best(step, sharding.to_host(state.meta_params))
-        record({"kind": "validation", "step": step, "validation_loss": loss, "best_validation_loss": best})
+            if on_best is not None or writer:
+                best_params = sharding.to_host(state.meta_params)
+                save_best(step, best_params, best_validation_loss=loss)
+                if on_best is not None:
+                    on_best(step, best_params)
+        record({"kind": "validation", "step": step, "validation_loss": loss, "best_validation_loss": best,
+                "seconds": previous_seconds + time.perf_counter() - start_time})
         if state_path is not None:
             save_train_state(state_path, state, identity)
         return state
@@ -561,5 +593,15 @@ def meta_train(
                             valid=f"{history[-1]['validation_loss']:.4g}",
                             best=f"{history[-1]['best_validation_loss']:.4g}")
     final = sharding.to_host(state)
-    return MetaTrainResult(final.best_meta_params, float(final.best_validation_loss), int(final.best_step),
-                           final.meta_params, history)
+    result = MetaTrainResult(final.best_meta_params, float(final.best_validation_loss), int(final.best_step),
+                             final.meta_params, history)
+    if writer:
+        metrics_file.close()
+        validations = [json.loads(line) for line in (Path(run_dir) / METRICS_FILENAME).read_text().splitlines()]
+        validations = [r for r in validations if r["kind"] == "validation"]
+        save_best(result.best_step, result.best_meta_params, finished=True,
+                  best_validation_loss=result.best_validation_loss,
+                  initial_validation_loss=validations[0]["validation_loss"],
+                  skipped_meta_steps=int(sum(r.get("skipped", 0) for r in history)),
+                  seconds=previous_seconds + time.perf_counter() - start_time)
+    return result

@@ -165,6 +165,16 @@ class MomentState(NamedTuple):
     second: PyTree
 
 
+def gradient_presence(update: jnp.ndarray, grad: jnp.ndarray, epsilon: float) -> jnp.ndarray:
+    """update * |g| / (|g| + epsilon): the update where the gradient is well above epsilon,
+    zero where it is zero (the factor Adam's epsilon puts on its own step). epsilon = 0: the
+    update unchanged."""
+    if not epsilon:
+        return update
+    magnitude = jnp.abs(grad)
+    return update * (magnitude / (magnitude + epsilon))
+
+
 def checked_decays(decays, what: str) -> tuple[float, ...]:
     """`decays` as a tuple of floats; ValueError naming `what` unless every one lies in [0, 1)."""
     decays = tuple(float(d) for d in decays)

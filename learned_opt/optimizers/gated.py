@@ -109,8 +109,8 @@ class GatedLSTM:
     Also beyond the paper: `momentum_decays` (empty by default) adds to x_t the gradient's
     momenta at those decays and the gradient, each divided by its running RMS
     (`features.normalized_moment_features`). With ``descent_direction="normalized_momentum"``
-    the candidate z_t is the first of these, m_t / (sqrt(v_t) + eps) at the first decay,
-    instead of -grad_t:
+    the candidate z_t is m_t / (sqrt(v_t) + eps) at the decay `direction_decay` (which must
+    be one of `momentum_decays`) instead of -grad_t:
 
         theta_t = f_t * theta_{t-1} - i_t * m_t / (sqrt(v_t) + eps)
 
@@ -175,6 +175,7 @@ class GatedLSTM:
     momentum_decays: tuple[float, ...] = ()
     second_moment_decay: float = 0.999
     descent_direction: str = "gradient"
+    direction_decay: float = 0.9
     step_timescales: tuple[float, ...] = ()
     loss_change_decays: tuple[float, ...] = ()
     direction_correction: bool = False
@@ -208,8 +209,9 @@ class GatedLSTM:
         object.__setattr__(self, "loss_change_decays", checked_decays(self.loss_change_decays, "loss change decays"))
         if self.descent_direction not in DESCENT_DIRECTIONS:
             raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
-        if self.descent_direction == "normalized_momentum" and not self.momentum_decays:
-            raise ValueError('descent_direction="normalized_momentum" needs at least one of momentum_decays')
+        if self.descent_direction == "normalized_momentum" and self.direction_decay not in self.momentum_decays:
+            raise ValueError(f'descent_direction="normalized_momentum" steps along the momentum at direction_decay '
+                             f'({self.direction_decay}), which must be one of momentum_decays {self.momentum_decays}')
         if self.direction_agreement and not self.momentum_decays:
             raise ValueError("direction_agreement needs at least one of momentum_decays")
         gain, decay = checked_agreement_scaling(self.agreement_gain, self.agreement_decay)
@@ -223,6 +225,11 @@ class GatedLSTM:
         moments, the step features, the loss-change features, then the direction agreement."""
         return (4 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
                 + len(self.loss_change_decays) + int(self.direction_agreement))
+
+    @property
+    def _direction_index(self) -> int:
+        """Position of Adam's direction among the normalised moments."""
+        return self.momentum_decays.index(self.direction_decay)
 
     @property
     def initial_learning_rate(self) -> float:
@@ -303,7 +310,7 @@ class GatedLSTM:
                 input_gate = self.max_learning_rate * jax.nn.sigmoid(
                     heads[1] + theta * input_head["kernel"][h, 0]
                     + (input_gate / self.max_learning_rate) * input_head["kernel"][h + 1, 0] + input_head["bias"][0])
-                direction = g if self.descent_direction == "gradient" else moment_inputs[:, 0]
+                direction = g if self.descent_direction == "gradient" else moment_inputs[:, self._direction_index]
                 if self.direction_correction:
                     direction = direction + (heads[2] + weights["direction_correction"]["bias"][0])
                 update = warmup * ((forget - 1.0) * theta - input_gate * direction)
@@ -353,7 +360,8 @@ class GatedLSTM:
             )
             carries = lstm_carries_to_leading(carries, self.lstm_state_dtype)
             input_gate = self.max_learning_rate * input_gate
-            direction = grad32 if self.descent_direction == "gradient" else moment_features[..., 0]
+            direction = (grad32 if self.descent_direction == "gradient"
+                         else moment_features[..., self._direction_index])
             update = warmup * ((forget - 1.0) * theta32 - input_gate * (direction + correction))
             return carries, update.astype(grad.dtype), forget, input_gate, *moment_leaves
 

@@ -1,0 +1,19 @@
+"""The shipped `gated_mlp_digits`: the paper's gated rule (Ravi & Larochelle 2017) with its
+input gate bounded at 10, on the base MLP task (20 sigmoid units, batch 128, 100 steps) on
+digits; what `notebooks/gates.ipynb` inspects."""
+
+from learned_opt.meta.recipe import Recipe, Stage
+from learned_opt.meta.train import MetaTrainConfig
+from learned_opt.optimizers import GatedLSTM
+from learned_opt.tasks import MLPFamily
+
+
+def get_config() -> Recipe:
+    return Recipe(
+        name="gated_mlp_digits",
+        rule=GatedLSTM(max_learning_rate=10.0),
+        families=(MLPFamily(),),
+        stages=(Stage(MetaTrainConfig(num_meta_steps=300, num_tasks=16, horizon=100, truncation_length=20,
+                                      meta_learning_rate=1e-2, validate_every=50, num_validation_problems=32)),),
+        description="gated LSTM rule meta-trained on the paper's base MLP (20 sigmoid units) on digits only",
+    )

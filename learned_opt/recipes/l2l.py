@@ -1,0 +1,27 @@
+"""The shipped `l2l`: the direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised
+momenta at three timescales and the training step besides the paper's log-and-sign
+gradient, meta-trained from random initialisation by persistent evolution strategies
+(Vicol et al. 2021) on tasks of 400 steps of ten small MLP classifiers, on the log loss,
+selected by the validation problems' whole loss curve. `gradient_epsilon` keeps a
+coordinate whose gradient is zero or vanishing still."""
+
+from learned_opt.meta.recipe import Recipe, Stage
+from learned_opt.meta.train import MetaTrainConfig
+from learned_opt.optimizers import DirectLSTM
+from learned_opt.recipes._families import mlp_classifiers
+
+STAGE = MetaTrainConfig(num_meta_steps=2400, num_tasks=32, horizon=400, truncation_length=25, estimator="pes",
+                        meta_learning_rate=1e-3, meta_objective="log_loss", validate_on="curve",
+                        validate_every=600, num_validation_problems=24)
+
+
+def get_config() -> Recipe:
+    return Recipe(
+        name="l2l",
+        rule=DirectLSTM(momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 30.0, 100.0, 300.0),
+                        gradient_epsilon=1e-8),
+        families=mlp_classifiers(),
+        stages=(Stage(STAGE),),
+        description="direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the step "
+                    "number too, meta-trained by PES on ten small MLP classifiers (recipe l2l)",
+    )

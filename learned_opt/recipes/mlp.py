@@ -1,0 +1,18 @@
+"""Andrychowicz et al. 2016, Sec. 3.2: the direct LSTM rule on the base MLP (one hidden layer
+of 20 sigmoid units, batch 128, 100 steps), on the bundled digits instead of MNIST."""
+
+from learned_opt.meta.recipe import Recipe, Stage
+from learned_opt.meta.train import MetaTrainConfig
+from learned_opt.optimizers import DirectLSTM
+from learned_opt.tasks import MLPFamily
+
+
+def get_config() -> Recipe:
+    return Recipe(
+        name="mlp",
+        rule=DirectLSTM(),
+        families=(MLPFamily(),),
+        stages=(Stage(MetaTrainConfig(num_meta_steps=300, num_tasks=16, horizon=100, truncation_length=20,
+                                      meta_learning_rate=1e-2, validate_every=50, num_validation_problems=32)),),
+        description="the paper's direct LSTM rule on the base MLP task (Andrychowicz et al. 2016, Sec. 3.2)",
+    )
