@@ -62,7 +62,7 @@ def rule_flops_per_coordinate(rule) -> int:
     """Multiply-add FLOPs per coordinate and step, every LSTM input counted per coordinate."""
     if isinstance(rule, GatedLSTM):
         h = rule.hidden_size
-        return 2 * (rule.num_features + h) * 4 * h + 2 * h * (2 + rule.direction_correction)
+        return 2 * (rule.num_features + h) * 4 * h + 4 * h
     sizes = (rule.num_features, *rule.hidden_sizes)
     return sum(2 * (sizes[k] + sizes[k + 1]) * 4 * sizes[k + 1] for k in range(len(rule.hidden_sizes))) \
         + 2 * sizes[-1]

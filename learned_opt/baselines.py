@@ -81,19 +81,3 @@ def tune_learning_rate(
     curves = tuning_mean_curves(name, family, seed=seed, num_problems=num_problems, num_steps=num_steps, grid=grid)
     scores = curves[:, -1]
     return TunedBaseline(name, pick_learning_rate(grid, scores), tuple(grid), tuple(float(s) for s in scores))
-
-
-def envelope_curve(
-    name: str,
-    family: TaskFamily,
-    *,
-    seed: int = 0,
-    num_problems: int = 100,
-    num_steps: int = 100,
-    grid=DEFAULT_LEARNING_RATES,
-) -> np.ndarray:
-    """b(t) = min over the grid of the baseline's mean loss at step t on the tuning split,
-    t = 0..num_steps: at every step, the baseline tuned for stopping there. Diverged
-    learning rates count as +inf."""
-    curves = tuning_mean_curves(name, family, seed=seed, num_problems=num_problems, num_steps=num_steps, grid=grid)
-    return curves.min(axis=0)

@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from learned_opt.networks import with_new_inputs, with_zero_readout
 from learned_opt.optimizers import UpdateRule, rule_config, rule_from_config
 
 FORMAT_NAME = "learned_opt.checkpoint"
@@ -145,50 +144,6 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
     meta_params = payload["meta_params"]
     _check_structure(path, stored_rule, meta_params)
     return Checkpoint(stored_rule, jax.tree.map(jnp.asarray, meta_params), json.loads(payload["metadata"]))
-
-
-def _num_appended_inputs(rule: UpdateRule, name: str) -> int:
-    """Inputs that the appended-input field `name` adds: one per entry of a tuple of
-    decays or timescales, one for a switched-on boolean."""
-    value = getattr(rule, name)
-    return int(value) if isinstance(value, bool) else len(value)
-
-
-def meta_params_for(rule: UpdateRule, loaded: Checkpoint):
-    """The meta-parameters of checkpoint `loaded` as a starting point for `rule`: the same
-    architecture, or one that adds inputs the stored rule does not read, among the rule's
-    `appended_inputs` (training-step features `step_timescales`, for the gated rule
-    `loss_change_decays`, and `direction_agreement`), which come last in its inputs, in that
-    order, or read-outs it does not have, among the rule's `appended_heads` (the gated rule's
-    `direction_correction`).
-    Their new weights start at zero, so `rule` first computes exactly the stored rule's
-    updates. The rule's `schedule_settings` (the direct rule's `output_scale`, the gated rule's
-    `warmup_steps` and `max_learning_rate`) may differ from the stored rule's: they have no
-    meta-parameters. Raises `CheckpointError` for any other architecture."""
-    if type(loaded.rule) is type(rule) and rule.schedule_settings:
-        loaded = loaded._replace(rule=dataclasses.replace(
-            loaded.rule, **{name: getattr(rule, name) for name in rule.schedule_settings}))
-    if loaded.rule == rule:
-        return loaded.meta_params
-    appended = rule.appended_inputs
-    added = [name for name in appended if getattr(rule, name) and not getattr(loaded.rule, name)]
-    added_heads = [name for name in rule.appended_heads if getattr(rule, name) and not getattr(loaded.rule, name)]
-    without_added = {name: type(getattr(rule, name))() for name in added + added_heads}  # () or False
-    if (type(loaded.rule) is type(rule) and (added or added_heads)
-            and dataclasses.replace(rule, **without_added) == loaded.rule):
-        meta_params = loaded.meta_params
-        position = rule.num_features - sum(_num_appended_inputs(rule, name) for name in appended)
-        for name in appended:
-            size = _num_appended_inputs(rule, name)
-            if name in added:
-                meta_params = with_new_inputs(meta_params, size, position)
-            position += size
-        for name in added_heads:
-            meta_params = with_zero_readout(meta_params, name, rule.hidden_size)
-        return meta_params
-    extensible = ", ".join(appended + rule.appended_heads)
-    raise CheckpointError(f"the checkpoint was written for architecture {_describe(loaded.rule)}, not the "
-                          f"requested {_describe(rule)} (only {extensible} may be added to it)")
 
 
 # name -> (file under learned_opt/pretrained/, one-line description); each file is written by

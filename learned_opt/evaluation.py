@@ -7,7 +7,6 @@ from typing import Iterable, NamedTuple
 
 import jax
 import numpy as np
-import optax
 
 from learned_opt.meta.unroll import init_inner_state, loss_curves, unroll
 from learned_opt.optimizers import gate_statistics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 FEATURE_DTYPE = jnp.float32
@@ -127,37 +126,3 @@ def loss_change_features(averages: jnp.ndarray, count: jnp.ndarray, value: jnp.n
     t = jnp.maximum(count, 1).astype(FEATURE_DTYPE)
     change = jnp.tanh(_log_magnitude(value) - averages / (1.0 - betas**t))
     return jnp.where(count > 0, change, 0.0)
-
-
-def _unit_scaled(x: jnp.ndarray) -> jnp.ndarray:
-    """`x` in float32 divided by its largest magnitude (unchanged when all zero), so that
-    sums of squares over a whole leaf stay inside float32's range. Meant for scale-invariant
-    uses: no derivative flows through the scale (through it, tiny inputs give inf - inf)."""
-    x = _square_safe(x)
-    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(x), initial=0.0))
-    return x / jnp.where(scale > 0, scale, 1.0)
-
-
-def direction_agreement(grad: jnp.ndarray, direction: jnp.ndarray) -> jnp.ndarray:
-    """The cosine between a parameter leaf's gradient g_t and the descent direction d_{t-1}
-    of the step before, over all coordinates of the leaf:
-
-        cos_t = <g_t, d_{t-1}> / (|g_t| |d_{t-1}|)        (0 when either is zero)
-
-    With theta_t = theta_{t-1} - alpha d_{t-1}, d f(theta_t) / d alpha = -<g_t, d_{t-1}>:
-    its cosine is the normalised hypergradient of Baydin et al. 2018 ("Online learning rate
-    adaptation with hypergradient descent", Sec. 2), positive when the last step fell short
-    (a longer one would have lowered the loss more) and negative when it overshot. A
-    coordinate-wise rule cannot compute it from its own coordinate; read by every coordinate
-    of the leaf, like the tensor-level inputs of Metz et al. 2020 ("Tasks, stability,
-    architecture, and compute"), it lets a learned rule set its step size by the task: Adam
-    at learning rate 0.03 meets cosines near +0.2 on the digits sigmoid network, which wants
-    0.1, and near or below 0 on ReLU networks (experiments/direction_agreement.py). A float32
-    scalar in [-1, 1], finite and differentiable for finite inputs.
-    """
-    g = _unit_scaled(grad)
-    d = _unit_scaled(direction)
-    norms = _sqrt_zero_safe(jnp.sum(jnp.square(g))) * _sqrt_zero_safe(jnp.sum(jnp.square(d)))
-    positive = norms > 0
-    cosine = jnp.clip(jnp.sum(g * d) / jnp.where(positive, norms, 1.0), -1.0, 1.0)  # rounding can pass 1
-    return jnp.where(positive, cosine, 0.0)

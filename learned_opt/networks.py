@@ -78,14 +78,12 @@ class GateHead(nn.Module):
 
 class GatedUpdateNetwork(nn.Module):
     """A coordinate-wise LSTM over (gradient, loss) features feeding a forget and an input
-    gate, and with `direction_correction` a linear read-out w^T h_t + b added to the descent
-    direction, zero at the start (its weights start at zero)."""
+    gate."""
 
     hidden_size: int
     forget_bias_init: float
     input_bias_init: float
     gate_kernel_scale: float
-    direction_correction: bool = False
 
     @nn.compact
     def __call__(self, carries, features, theta, previous_forget, previous_input):
@@ -96,38 +94,7 @@ class GatedUpdateNetwork(nn.Module):
         input_gate = GateHead(self.input_bias_init, self.gate_kernel_scale, name="input_gate")(
             hidden, theta, previous_input
         )
-        if not self.direction_correction:
-            return carries, forget, input_gate, jnp.zeros_like(forget)
-        correction = nn.Dense(1, kernel_init=nn.initializers.zeros, name="direction_correction")(hidden)[..., 0]
-        return carries, forget, input_gate, correction
-
-
-def with_zero_readout(meta_params, name: str, input_size: int):
-    """The meta-parameters with a linear read-out `name` (a `nn.Dense(1)` over `input_size`
-    inputs, such as the gated network's `direction_correction`) added at zero, whose output
-    is then zero."""
-    head = {"kernel": jnp.zeros((input_size, 1), jnp.float32), "bias": jnp.zeros((1,), jnp.float32)}
-    return {**meta_params, "params": {**meta_params["params"], name: head}}
-
-
-def with_new_inputs(meta_params, num_new_inputs: int, position: int | None = None):
-    """The meta-parameters of a network built on `LSTMStack` (named "lstm"), for inputs
-    with `num_new_inputs` more features, inserted before input `position` (default: at the
-    end): the first layer's input kernels get zero rows for them, so the network computes
-    exactly what it did before."""
-    first_layer = meta_params["params"]["lstm"]["lstm_0"]
-
-    def inserted(kernel):
-        at = kernel.shape[0] if position is None else position
-        zeros = jnp.zeros((num_new_inputs,) + kernel.shape[1:], kernel.dtype)
-        return jnp.concatenate([kernel[:at], zeros, kernel[at:]])
-
-    extended = {
-        name: {**weights, "kernel": inserted(weights["kernel"])} if name.startswith("i") else weights
-        for name, weights in first_layer.items()
-    }
-    lstm = {**meta_params["params"]["lstm"], "lstm_0": extended}
-    return {**meta_params, "params": {**meta_params["params"], "lstm": lstm}}
+        return carries, forget, input_gate
 
 
 # --- Fused evaluation -------------------------------------------------------------------

@@ -62,16 +62,16 @@ _OPTIMIZERS: dict = {}
 _JITTED: dict = {}
 
 
-# The paper's two rules, and each with the named options that add inputs (moments, steps, loss changes,
-# the direction agreement).
+# The paper's two rules, and each with the named options that add inputs (moments, steps, loss changes)
+# or change the output (gradient_epsilon).
 RULE_VARIANTS = {
     "direct": lo.DirectLSTM(),
     "gated": lo.GatedLSTM(),
-    "direct-moments-steps-agreement": lo.DirectLSTM(momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 100.0),
-                                                    direction_agreement=True),
-    "gated-adam-direction-steps-loss-agreement": lo.GatedLSTM(
+    "direct-moments-steps": lo.DirectLSTM(momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 100.0),
+                                          gradient_epsilon=1e-8),
+    "gated-adam-direction-steps-loss": lo.GatedLSTM(
         momentum_decays=(0.9, 0.5), descent_direction="normalized_momentum", step_timescales=(10.0, 100.0),
-        loss_change_decays=(0.0, 0.9), direction_agreement=True),
+        loss_change_decays=(0.0, 0.9)),
 }
 
 

@@ -94,19 +94,3 @@ def test_tuning_uses_the_tuning_split(tuned, recomputed_scores):
 def test_unknown_baseline_raises():
     with pytest.raises(ValueError, match="no_such_optimizer"):
         baselines.tune_learning_rate("no_such_optimizer", tasks.QuadraticFamily(), num_problems=2, num_steps=2, grid=GRID)
-
-
-def test_envelope_is_the_stepwise_minimum_over_the_grid():
-    """b(t) is, at every step, the lowest mean tuning loss of any learning rate, and the
-    lowest at different steps belongs to different learning rates (the envelope is not one
-    tuned run)."""
-    family = tasks.QuadraticFamily()
-    data, keys = tasks.sample_problems(family, 0, "tuning", 8)
-    run = jax.jit(lambda learning_rate: evaluation.loss_curves(family, optax.adam(learning_rate), data, keys, 30))
-    mean_curves = np.stack([np.asarray(run(learning_rate)).mean(axis=0) for learning_rate in (0.1, 0.2, 0.3)])
-    envelope = baselines.envelope_curve("adam", family, num_problems=8, num_steps=30, grid=(0.1, 0.2, 0.3))
-    assert envelope.shape == (31,)
-    np.testing.assert_allclose(envelope, np.nanmin(mean_curves, axis=0), rtol=1e-4)
-    assert len(set(np.argmin(mean_curves[:, 1:], axis=0))) > 1
-    with pytest.raises(ValueError, match="no_such_optimizer"):
-        baselines.envelope_curve("no_such_optimizer", family, num_problems=2, num_steps=2, grid=GRID)

@@ -3,7 +3,6 @@ architecture, a damaged file and a foreign file."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 
@@ -17,6 +16,7 @@ import learned_opt as lo
 from conftest import tree_equal
 from learned_opt import checkpoint
 from learned_opt.checkpoint import CheckpointError
+from learned_opt.optimizers import rule_config, rule_from_config
 
 RULES = [
     pytest.param(lo.DirectLSTM(), id="direct"),
@@ -305,135 +305,12 @@ def test_missing_file_in_directory(tmp_path):
         checkpoint.load(tmp_path)
 
 
-STEP_FEATURE_RULES = [
-    pytest.param(lo.DirectLSTM(hidden_sizes=(6,), momentum_decays=(0.5, 0.99)), id="direct"),
-    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum"),
-                 id="gated"),
-]
-
-
-def extended_keeping_updates(stored, extended, num_new_inputs: int):
-    """`meta_params_for(extended, ...)` of a checkpoint of `stored`, after checking that it
-    adds `num_new_inputs` inputs and leaves the stored rule's updates exactly as they were."""
-    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
-    meta_params = checkpoint.meta_params_for(extended, loaded)
-    assert extended.num_features == stored.num_features + num_new_inputs
-    for before, after in zip(some_updates(stored, loaded.meta_params), some_updates(extended, meta_params)):
-        tree_equal(before, after)
-    return loaded, meta_params
-
-
-@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
-def test_step_features_extend_a_checkpoint_without_changing_its_updates(stored):
-    extended = dataclasses.replace(stored, step_timescales=(3.0, 30.0))
-    loaded, meta_params = extended_keeping_updates(stored, extended, 2)
-    # The new weights are live: once meta-training moves them, the updates change.
-    first_layer = meta_params["params"]["lstm"]["lstm_0"]
-    assert all(np.all(np.asarray(w["kernel"][-2:]) == 0) for name, w in first_layer.items() if name.startswith("i"))
-    first_layer["ii"] = {"kernel": first_layer["ii"]["kernel"].at[-2:].set(0.5)}
-    assert not np.allclose(some_updates(extended, meta_params)[1]["w"],
-                           some_updates(stored, loaded.meta_params)[1]["w"])
-
-
-@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
-def test_meta_params_for_refuses_other_changes_of_architecture(stored):
-    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
-    tree_equal(checkpoint.meta_params_for(stored, loaded), loaded.meta_params)
-    other = dataclasses.replace(stored, momentum_decays=(0.5,), step_timescales=(3.0,))
-    with pytest.raises(CheckpointError, match="only step_timescales.* may be added"):
-        checkpoint.meta_params_for(other, loaded)
-    with_steps = checkpoint.Checkpoint(dataclasses.replace(stored, step_timescales=(3.0,)), None, {})
-    with pytest.raises(CheckpointError, match="architecture"):  # step features are never taken away
-        checkpoint.meta_params_for(stored, with_steps)
-
-
-def test_loss_change_and_step_features_extend_a_gated_checkpoint_in_either_order():
-    stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
-                          step_timescales=(3.0,))
-    extended = dataclasses.replace(stored, loss_change_decays=(0.0, 0.9))
-    extended_keeping_updates(stored, extended, 2)
-    # both at once, onto a rule that reads neither
-    extended_keeping_updates(dataclasses.replace(stored, step_timescales=()), extended, 3)
-    # step features onto a checkpoint with loss changes: zero rows between the two
-    with_losses = dataclasses.replace(extended, step_timescales=())
-    _, meta_params = extended_keeping_updates(with_losses, extended, 1)
-    first_layer = meta_params["params"]["lstm"]["lstm_0"]
-    step_row = extended.num_features - 3
-    assert all(np.all(np.asarray(w["kernel"][step_row]) == 0) and np.any(np.asarray(w["kernel"][-2:]) != 0)
-               for name, w in first_layer.items() if name.startswith("i"))
-
-
-def test_direction_correction_extends_a_gated_checkpoint_without_changing_its_updates():
-    stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum")
-    extended = dataclasses.replace(stored, direction_correction=True, loss_change_decays=(0.0,))
-    loaded, meta_params = extended_keeping_updates(stored, extended, 1)
-    assert set(meta_params["params"]) == set(loaded.meta_params["params"]) | {"direction_correction"}
-    assert checkpoint.fits_architecture(extended, meta_params)
-    # the read-out is live: a nonzero bias moves every update
-    meta_params["params"]["direction_correction"] = {**meta_params["params"]["direction_correction"],
-                                                     "bias": jnp.full((1,), 0.5)}
-    assert not np.allclose(some_updates(extended, meta_params)[1]["w"],
-                           some_updates(stored, loaded.meta_params)[1]["w"])
-    # and is never taken away
-    with pytest.raises(CheckpointError, match="direction_correction may be added"):
-        checkpoint.meta_params_for(stored, checkpoint.Checkpoint(extended, meta_params, {}))
-
-
-@pytest.mark.parametrize("stored", STEP_FEATURE_RULES)
-def test_direction_agreement_extends_a_checkpoint_without_changing_its_updates(stored):
-    extended = dataclasses.replace(stored, step_timescales=(3.0,), direction_agreement=True)
-    # with the step features it already reads, and with them too
-    extended_keeping_updates(dataclasses.replace(extended, direction_agreement=False), extended, 1)
-    loaded, meta_params = extended_keeping_updates(stored, extended, 2)
-    first_layer = meta_params["params"]["lstm"]["lstm_0"]
-    assert all(np.all(np.asarray(w["kernel"][-1]) == 0) for name, w in first_layer.items() if name.startswith("i"))
-    first_layer["ii"] = {"kernel": first_layer["ii"]["kernel"].at[-1].set(0.5)}  # live once it moves
-    assert not np.allclose(some_updates(extended, meta_params)[1]["w"],
-                           some_updates(stored, loaded.meta_params)[1]["w"])
-    with pytest.raises(CheckpointError, match="direction_agreement.* may be added"):  # never taken away
-        checkpoint.meta_params_for(stored, checkpoint.Checkpoint(extended, meta_params, {}))
-
-
-def test_direction_agreement_comes_after_the_loss_change_features_of_a_gated_checkpoint():
-    stored = lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
-                          loss_change_decays=(0.0, 0.9))
-    extended = dataclasses.replace(stored, direction_agreement=True)
-    extended_keeping_updates(stored, extended, 1)
-    # both at once onto a rule that reads neither: zero rows for the loss changes and the agreement
-    _, meta_params = extended_keeping_updates(dataclasses.replace(stored, loss_change_decays=()), extended, 3)
-    kernel = np.asarray(meta_params["params"]["lstm"]["lstm_0"]["ii"]["kernel"])
-    assert np.all(kernel[-3:] == 0) and np.any(kernel[:-3] != 0)
-
-
-# (stored rule, schedule setting, another value of it, another architecture field and value)
-SCHEDULE_SETTINGS = [
-    pytest.param(lo.DirectLSTM(hidden_sizes=(6,), output_scale=0.12), "output_scale", 0.1, ("hidden_sizes", (7,)),
-                 id="direct-output-scale"),
-    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
-                              warmup_steps=25), "warmup_steps", 0, ("hidden_size", 6), id="gated-warmup"),
-    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum",
-                              max_learning_rate=1.2), "max_learning_rate", 1.0, ("hidden_size", 6),
-                 id="gated-max-learning-rate"),
-    pytest.param(lo.DirectLSTM(hidden_sizes=(6,), agreement_gain=2.0), "agreement_gain", 0.0, ("hidden_sizes", (7,)),
-                 id="direct-agreement-gain"),
-    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum"),
-                 "agreement_gain", 3.0, ("hidden_size", 6), id="gated-agreement-gain"),
-]
-
-
-@pytest.mark.parametrize("stored, setting, other_value, architecture_change", SCHEDULE_SETTINGS)
-def test_a_checkpoint_runs_with_any_value_of_a_schedule_setting(stored, setting, other_value, architecture_change):
-    """Schedule settings (a warm-up, a step-size factor) have no meta-parameters: a checkpoint
-    stored with one value starts a rule with another, alone or with added inputs, and its
-    meta-parameters are unchanged."""
-    loaded = checkpoint.Checkpoint(stored, meta_params_of(stored), {})
-    other = dataclasses.replace(stored, **{setting: other_value})
-    tree_equal(checkpoint.meta_params_for(other, loaded), loaded.meta_params)
-    # and it is live: the same meta-parameters take other steps
-    assert not np.allclose(some_updates(other, loaded.meta_params)[1]["w"],
-                           some_updates(stored, loaded.meta_params)[1]["w"])
-    extended = dataclasses.replace(other, step_timescales=(3.0,))
-    assert checkpoint.fits_architecture(extended, checkpoint.meta_params_for(extended, loaded))
-    field, value = architecture_change
-    with pytest.raises(CheckpointError, match="architecture"):
-        checkpoint.meta_params_for(dataclasses.replace(other, **{field: value}), loaded)
+def test_a_stored_rule_with_a_removed_option_loads_only_when_it_was_off():
+    """Files written before an unused option was removed hold it at its off value."""
+    stored = {**rule_config(lo.GatedLSTM()), "direction_correction": False, "warmup_steps": 0,
+              "agreement_gain": 0.0, "agreement_decay": 0.9, "direction_agreement": False}
+    assert rule_from_config("gated", stored) == lo.GatedLSTM()
+    with pytest.raises(ValueError, match="no longer has"):
+        rule_from_config("gated", {**stored, "direction_correction": True})
+    with pytest.raises(TypeError):
+        rule_from_config("direct", {**rule_config(lo.DirectLSTM()), "no_such_option": 1})

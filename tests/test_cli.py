@@ -1,28 +1,47 @@
-"""The `learned-opt` command: meta-train writes a usable checkpoint; evaluate writes the table."""
+"""The `learned-opt` command: meta-train runs a recipe into a usable checkpoint; evaluate
+writes the table; export ships a finished run."""
 
 import json
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
 from learned_opt import checkpoint
 from learned_opt.cli import main
 
+QUADRATIC_RECIPE = textwrap.dedent("""
+    from learned_opt.meta.recipe import Recipe, Stage
+    from learned_opt.meta.train import MetaTrainConfig
+    from learned_opt.optimizers import DirectLSTM
+    from learned_opt.tasks import QuadraticFamily
+
+
+    def get_config():
+        config = MetaTrainConfig(num_meta_steps=20, num_tasks=8, horizon=100, truncation_length=20,
+                                 validate_every=10, num_validation_problems=8)
+        return Recipe("small_quadratic", DirectLSTM(), (QuadraticFamily(),), (Stage(config),))
+""")
+
 
 def test_meta_train_then_evaluate(tmp_path, capsys):
+    recipe = tmp_path / "small_quadratic.py"
+    recipe.write_text(QUADRATIC_RECIPE)
     run = tmp_path / "run"
-    code = main(["meta-train", "--task", "quadratic", "--rule", "direct", "--out", str(run), "--meta-steps", "20",
-                 "--num-tasks", "8", "--validate-every", "10", "--validation-problems", "8", "--no-progress",
+    code = main(["meta-train", "--config", str(recipe), "--out", str(run), "--no-progress",
                  "--json", str(tmp_path / "train.json")])
     assert code == 0
     summary = json.loads((tmp_path / "train.json").read_text())
-    assert summary["best_validation_loss"] <= summary["initial_validation_loss"]
+    (stage,) = summary["stages"]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    validations = [r for r in records if r["kind"] == "validation"]
+    assert stage["best_validation_loss"] < validations[0]["validation_loss"]
     assert sum(r["kind"] == "train" for r in records) == 20
-    assert [r["step"] for r in records if r["kind"] == "validation"] == [0, 10, 20]
+    assert [r["step"] for r in validations] == [0, 10, 20]
     loaded = checkpoint.load(run)
-    assert loaded.rule.name == "direct" and loaded.metadata["best_step"] == summary["best_step"]
+    assert loaded.rule.name == "direct" and loaded.metadata["recipe"] == "small_quadratic"
+    assert loaded.metadata["recipe_file"] == str(recipe) and loaded.metadata["seconds"] > 0
 
     code = main(["evaluate", "--checkpoint", str(run), "--task", "quadratic", "--num-problems", "10",
                  "--tuning-problems", "10", "--steps", "20", "--baselines", "adam", "sgd",
@@ -38,6 +57,52 @@ def test_meta_train_then_evaluate(tmp_path, capsys):
     assert "| learned (direct) | learned |" in table and "| adam |" in table
 
 
+def test_a_custom_family_from_module_attribute(tmp_path, monkeypatch):
+    (tmp_path / "my_tasks.py").write_text(textwrap.dedent("""
+        from learned_opt.tasks import QuadraticFamily
+
+        def family():
+            return QuadraticFamily(dim=3)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "run"
+    assert main(["meta-train", "--config", "quadratic", "--smoke", "--family", "my_tasks:family",
+                 "--out", str(run), "--no-progress"]) == 0
+    assert checkpoint.load(run).metadata["families"] == [repr(__import__("my_tasks").family())]
+    with pytest.raises(SystemExit, match="module:attribute"):
+        main(["meta-train", "--config", "quadratic", "--family", "my_tasks", "--out", str(tmp_path / "x")])
+
+
+def test_a_run_directory_is_not_overwritten(tmp_path):
+    run = tmp_path / "run"
+    assert main(["meta-train", "--config", "quadratic", "--smoke", "--out", str(run), "--no-progress"]) == 0
+    with pytest.raises(SystemExit, match="--resume"):
+        main(["meta-train", "--config", "quadratic", "--smoke", "--out", str(run), "--no-progress"])
+    assert main(["meta-train", "--config", "quadratic", "--smoke", "--out", str(run), "--no-progress",
+                 "--resume"]) == 0
+
+
+def test_an_unknown_recipe_is_named(tmp_path, capsys):
+    assert main(["meta-train", "--config", "nope", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert "no recipe file 'nope'" in error and "quadratic" in error
+
+
+def test_export_ships_only_a_finished_run_of_the_same_recipe(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert main(["meta-train", "--config", "gated_mlp_digits", "--smoke", "--out", str(run), "--no-progress"]) == 0
+    monkeypatch.setattr(checkpoint, "__file__", str(tmp_path / "package" / "checkpoint.py"))
+    with pytest.raises(SystemExit, match="recipe 'gated_mlp_digits', not 'gated'"):
+        main(["export", str(run), "gated"])
+    with pytest.raises(SystemExit, match="unknown shipped optimizer"):
+        main(["export", str(run), "nope"])
+    with pytest.raises(SystemExit, match="not the checkpoint of a finished recipe run"):
+        main(["export", str(run / "stage_0"), "gated_mlp_digits"])
+    assert main(["export", str(run), "gated_mlp_digits"]) == 0
+    shipped = tmp_path / "package" / "pretrained" / "gated_mlp_digits.msgpack"
+    assert shipped.read_bytes() == (run / "optimizer.msgpack").read_bytes()
+
+
 def test_evaluate_reports_a_damaged_checkpoint(tmp_path, capsys):
     bad = tmp_path / "optimizer.msgpack"
     bad.write_bytes(b"\x00not a checkpoint")
@@ -45,66 +110,8 @@ def test_evaluate_reports_a_damaged_checkpoint(tmp_path, capsys):
     assert "damaged" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["meta-train", "evaluate"])
+@pytest.mark.parametrize("command", ["meta-train", "evaluate", "export"])
 def test_help(command):
     result = subprocess.run([sys.executable, "-m", "learned_opt.cli", command, "--help"], capture_output=True,
                             text=True, check=True)
     assert "usage: learned-opt " + command in result.stdout
-    assert "--json" in result.stdout
-
-
-def test_bad_option_is_rejected(tmp_path):
-    with pytest.raises(SystemExit):
-        main(["meta-train", "--out", str(tmp_path), "--meta-steps", "0"])
-
-
-def test_rule_options(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["meta-train", "--rule", "gated", "--rule-option", "max_learning_rate=4", "--rule-option",
-                 "hidden_size=5", "--out", str(run), "--meta-steps", "2", "--num-tasks", "2", "--validate-every", "1",
-                 "--validation-problems", "2", "--horizon", "4", "--truncation", "2", "--no-progress"]) == 0
-    loaded = checkpoint.load(run)
-    assert loaded.rule.max_learning_rate == 4 and loaded.rule.hidden_size == 5
-    with pytest.raises(SystemExit, match="no option"):
-        main(["meta-train", "--rule", "gated", "--rule-option", "learning_rate=4", "--out", str(run)])
-
-
-def test_moment_options_and_log_loss_reach_the_run(tmp_path):
-    """A list-valued --rule-option, --meta-objective and --validate-on end up in the rule and the config."""
-    run = tmp_path / "run"
-    code = main(["meta-train", "--task", "quadratic", "--rule", "gated", "--out", str(run), "--meta-steps", "4",
-                 "--num-tasks", "4", "--validate-every", "2", "--validation-problems", "4", "--no-progress",
-                 "--rule-option", "momentum_decays=[0.9,0.5]", "--rule-option", "descent_direction=normalized_momentum",
-                 "--meta-objective", "log_loss", "--validate-on", "curve"])
-    assert code == 0
-    loaded = checkpoint.load(run)
-    assert loaded.rule.momentum_decays == (0.9, 0.5) and loaded.rule.descent_direction == "normalized_momentum"
-    meta_train_config = json.loads((run / "config.json").read_text())["meta_train_config"]
-    assert meta_train_config["meta_objective"] == "log_loss" and meta_train_config["validate_on"] == "curve"
-    with pytest.raises(SystemExit):
-        main(["meta-train", "--out", str(tmp_path / "other"), "--meta-objective", "hinge"])
-
-
-def test_init_from_fine_tunes_a_checkpoint(tmp_path):
-    small = ["--task", "quadratic", "--meta-steps", "4", "--num-tasks", "4", "--validate-every", "2",
-             "--validation-problems", "4", "--no-progress"]
-    assert main(["meta-train", "--out", str(tmp_path / "first"), *small]) == 0
-    first = checkpoint.load(tmp_path / "first")
-    assert main(["meta-train", "--out", str(tmp_path / "second"), "--init-from", str(tmp_path / "first"), *small]) == 0
-    records = [json.loads(line) for line in (tmp_path / "second" / "metrics.jsonl").read_text().splitlines()]
-    assert records[0]["step"] == 0
-    assert records[0]["validation_loss"] == pytest.approx(first.metadata["best_validation_loss"], rel=1e-5)
-    assert json.loads((tmp_path / "second" / "config.json").read_text())["init_from"] == str(tmp_path / "first")
-    with pytest.raises(SystemExit, match="architecture"):
-        main(["meta-train", "--rule", "gated", "--out", str(tmp_path / "third"), "--init-from",
-              str(tmp_path / "first"), *small])
-    with pytest.raises(SystemExit, match="--rule-option"):  # the shipped l2l reads momenta and step features
-        main(["meta-train", "--out", str(tmp_path / "fourth"), "--init-from", "l2l", *small])
-    assert main(["meta-train", "--out", str(tmp_path / "fifth"), "--init-from", "l2l", "--rule-option",
-                 "momentum_decays=[0.5,0.9,0.99]", "--rule-option", "step_timescales=[10,30,100,300]", *small]) == 0
-    # Step features may be added: the extended rule starts where the checkpoint was.
-    assert main(["meta-train", "--out", str(tmp_path / "sixth"), "--init-from", str(tmp_path / "first"),
-                 "--rule-option", "step_timescales=[5,50]", *small]) == 0
-    extended = [json.loads(line) for line in (tmp_path / "sixth" / "metrics.jsonl").read_text().splitlines()]
-    assert extended[0]["validation_loss"] == pytest.approx(first.metadata["best_validation_loss"], rel=1e-5)
-    assert checkpoint.load(tmp_path / "sixth").rule.step_timescales == (5.0, 50.0)

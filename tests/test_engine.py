@@ -19,16 +19,32 @@ import learned_opt as lo
 from learned_opt.meta import MetaTrainConfig, meta_train, train_state_step
 from learned_opt.tasks import QuadraticFamily
 
-TINY = ["--num-tasks", "8", "--horizon", "20", "--truncation", "5", "--validate-every", "4",
-        "--validation-problems", "8", "--no-progress"]
+TINY_RECIPE = textwrap.dedent("""
+    from learned_opt.meta import MetaTrainConfig
+    from learned_opt.meta.recipe import Recipe, Stage
+    from learned_opt.optimizers import DirectLSTM
+    from learned_opt.tasks import QuadraticFamily
+
+    def get_config():
+        config = MetaTrainConfig(num_meta_steps={meta_steps}, num_tasks=8, horizon=20, truncation_length=5,
+                                 validate_every={validate_every}, num_validation_problems=8)
+        return Recipe("tiny", DirectLSTM(), (QuadraticFamily(),), (Stage(config),))
+""")
 
 
-def cli(*args):
-    return [sys.executable, "-m", "learned_opt.cli", "meta-train", *args]
+def tiny_recipe(directory, meta_steps, validate_every):
+    path = directory / "tiny_recipe.py"
+    path.write_text(TINY_RECIPE.format(meta_steps=meta_steps, validate_every=validate_every))
+    return path
+
+
+def cli(recipe, out, *args):
+    return [sys.executable, "-m", "learned_opt.cli", "meta-train", "--config", str(recipe), "--out", str(out),
+            "--no-progress", *args]
 
 
 def saved_leaves(run_dir):
-    payload = serialization.msgpack_restore((run_dir / "train_state.msgpack").read_bytes())
+    payload = serialization.msgpack_restore((run_dir / "stage_0" / "train_state.msgpack").read_bytes())
     return payload["step"], [payload["leaves"][str(i)] for i in range(len(payload["leaves"]))]
 
 
@@ -62,19 +78,20 @@ KILLED_ON_VALIDATION = textwrap.dedent("""
 
 def test_sigkill_and_resume_equals_uninterrupted_run(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    steps = ["--meta-steps", "40"]
-    subprocess.run(cli("--out", str(reference), *steps, *TINY), check=True, capture_output=True)
+    recipe = tiny_recipe(tmp_path, meta_steps=40, validate_every=4)
+    subprocess.run(cli(recipe, reference), check=True, capture_output=True)
 
     # Validations run at steps 0, 4, 8, ...: the first run dies validating step 12 (state saved
     # at 8), the resumed one validating step 28 (its calls are at 12, 16, 20, 24, 28).
     for kill_on_call, saved_step in ((4, 8), (5, 24)):
-        killed = subprocess.run([sys.executable, "-c", KILLED_ON_VALIDATION, str(kill_on_call), "meta-train",
-                                 "--out", str(interrupted), *steps, *TINY, "--resume"], capture_output=True)
+        killed = subprocess.run([sys.executable, "-c", KILLED_ON_VALIDATION, str(kill_on_call),
+                                 *cli(recipe, interrupted, "--resume")[3:]], capture_output=True)
         assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
-        assert train_state_step(interrupted) == saved_step
-        logged = [json.loads(line)["step"] for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
+        assert train_state_step(interrupted / "stage_0") == saved_step
+        logged = [json.loads(line)["step"]
+                  for line in (interrupted / "stage_0" / "metrics.jsonl").read_text().splitlines()]
         assert max(logged) == saved_step + 4  # the log runs ahead of the saved state
-    subprocess.run(cli("--out", str(interrupted), *steps, *TINY, "--resume"), check=True, capture_output=True)
+    subprocess.run(cli(recipe, interrupted, "--resume"), check=True, capture_output=True)
 
     reference_step, reference_leaves = saved_leaves(reference)
     resumed_step, resumed_leaves = saved_leaves(interrupted)
@@ -161,14 +178,13 @@ def free_port() -> int:
 
 
 def test_two_processes_equal_one_process(tmp_path):
-    args = ["--meta-steps", "6", "--num-tasks", "8", "--horizon", "20", "--truncation", "5", "--validate-every",
-            "3", "--validation-problems", "8", "--no-progress"]
+    recipe = tiny_recipe(tmp_path, meta_steps=6, validate_every=3)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    subprocess.run(cli("--out", str(tmp_path / "single"), *args), check=True, capture_output=True, env=env)
+    subprocess.run(cli(recipe, tmp_path / "single"), check=True, capture_output=True, env=env)
     address = f"127.0.0.1:{free_port()}"
     workers = [
-        subprocess.Popen(cli("--out", str(tmp_path / "multi"), *args, "--num-processes", "2", "--process-id",
-                             str(rank), "--coordinator-address", address),
+        subprocess.Popen(cli(recipe, tmp_path / "multi", "--num-processes", "2", "--process-id", str(rank),
+                             "--coordinator-address", address),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for rank in range(2)
     ]

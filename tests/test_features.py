@@ -13,7 +13,6 @@ import pytest
 from learned_opt.features import (
     accumulate_log_loss,
     accumulate_moments,
-    direction_agreement,
     log_and_sign,
     loss_change_features,
     normalized_moment_features,
@@ -215,37 +214,3 @@ def test_loss_change_features_finite_for_extreme_losses(loss):
     features = np.asarray(loss_change_features(averages, 1, loss, (0.0, 0.9)))
     assert np.all(np.isfinite(features)) and np.all(np.abs(features) <= 1.0)
     assert np.all(np.isfinite(np.asarray(accumulate_log_loss(averages, loss, (0.0, 0.9)))))
-
-
-def test_direction_agreement_is_the_cosine_over_the_whole_leaf():
-    grad = jnp.array([[1.0, 2.0], [-3.0, 0.5]])
-    direction = jnp.array([[0.5, -1.0], [-2.0, 4.0]])
-    g, d = np.asarray(grad).ravel(), np.asarray(direction).ravel()
-    cosine = float(direction_agreement(grad, direction))
-    np.testing.assert_allclose(cosine, g @ d / np.linalg.norm(g) / np.linalg.norm(d), rtol=1e-6)
-    assert np.asarray(direction_agreement(grad, direction)).dtype == np.float32
-    # invariant to either vector's scale, +1 along, -1 against, 0 across
-    np.testing.assert_allclose(float(direction_agreement(1e-6 * grad, 1e4 * direction)), cosine, rtol=1e-5)
-    np.testing.assert_allclose(float(direction_agreement(grad, 3.0 * grad)), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(float(direction_agreement(grad, -grad)), -1.0, rtol=1e-6)
-    np.testing.assert_allclose(float(direction_agreement(jnp.array([1.0, 0.0]), jnp.array([0.0, 2.0]))), 0.0)
-
-
-@pytest.mark.parametrize("grad, direction", [
-    (np.zeros(3), np.ones(3)),  # the first step: no previous direction, or a leaf with no gradient
-    (np.ones(3), np.zeros(3)),
-    (np.zeros((0,)), np.zeros((0,))),  # an empty leaf
-])
-def test_direction_agreement_is_zero_without_a_gradient_or_a_previous_direction(grad, direction):
-    assert float(direction_agreement(jnp.asarray(grad, jnp.float32), jnp.asarray(direction, jnp.float32))) == 0.0
-
-
-@pytest.mark.parametrize("magnitude", [1e-30, 1.0, 1e30, F32_MAX])
-def test_direction_agreement_finite_and_differentiable_for_extreme_and_zero_gradients(magnitude):
-    direction = jnp.array([1.0, -2.0, 0.5, 3.0])
-    grad = magnitude * jnp.array([1.0, -1.0, 0.0, 1.0])
-    value = float(direction_agreement(grad, direction))
-    assert np.isfinite(value) and -1.0 <= value <= 1.0
-    for at in (grad, jnp.zeros(4)):  # second-order meta-gradients pass through the gradient
-        derivative = np.asarray(jax.grad(direction_agreement)(at, direction))
-        assert np.all(np.isfinite(derivative))

@@ -7,18 +7,13 @@ import optax
 import pytest
 
 import learned_opt as lo
-import learned_opt.meta.train as meta_train_module
 from learned_opt.evaluation import problem_curves
 from learned_opt.meta import MetaTrainConfig, meta_train
-from learned_opt.baselines import envelope_curve
 from learned_opt.meta.train import (
-    ENVELOPES_FILENAME,
-    fresh_tasks,
     initial_state,
     make_validation_loss,
     objective,
     outer_optimizer,
-    per_task_truncation_loss,
 )
 from learned_opt.tasks import MLPFamily, QuadraticFamily
 
@@ -144,55 +139,15 @@ def test_log_loss_objective_counts_only_steps_that_ran():
     np.testing.assert_allclose(np.asarray(gradient), [0.5, 2.0, 0.0, 0.0], rtol=1e-6)
 
 
-def test_objective_over_adam_charges_steps_by_how_far_they_trail_the_baseline():
-    """tau * softplus((log f - log b) / tau): log 2 * tau where f = b, about log(f / b) where
-    f trails b far, about 0 where it leads far; masked steps (loss 0) count 0."""
-    config = MetaTrainConfig(meta_objective="log_loss_over_adam", baseline_temperature=0.5)
-    losses = jnp.array([1.0, 1.0, 1.0, 0.0])
-    baseline = jnp.array([1.0, 1e-3, 1e3, 1.0])
-    values = np.asarray(objective(config, losses, baseline))
-    np.testing.assert_allclose(values[[0, 3]], [0.5 * np.log(2.0), 0.0], rtol=1e-6)
-    assert values[1] == pytest.approx(np.log(1e3), rel=1e-3)
-    assert 0 < values[2] < 1e-5
-    gradient = np.asarray(jax.grad(lambda x: objective(config, x, baseline).sum())(losses))
-    np.testing.assert_allclose(gradient[[0, 3]], [0.5, 0.0], rtol=1e-5)
-    assert gradient[1] == pytest.approx(1.0, rel=1e-4) and 0 < gradient[2] < 1e-5
-    with pytest.raises(ValueError, match="baseline_temperature"):
-        MetaTrainConfig(baseline_temperature=0.0)
-
-
-def test_truncations_are_scored_against_the_baseline_at_their_own_steps():
-    """With b(t) huge over the first truncation and tiny over the second, the first costs
-    about nothing and the second about sum_t log(f / b): the baseline is read at the task's
-    step, not from step 0 in every truncation."""
-    rule, family = lo.DirectLSTM(), QuadraticFamily()
-    config = MetaTrainConfig(horizon=20, truncation_length=10, meta_objective="log_loss_over_adam")
-    meta_params = initial_state(rule, (family,), config).meta_params
-    tasks = fresh_tasks(rule, family, jax.random.PRNGKey(1), 4)
-    baseline = np.concatenate([np.full(11, 1e30), np.full(10, 1e-30)])
-    first, tasks = per_task_truncation_loss(rule, family, config, meta_params, tasks, False, baseline=baseline)
-    second, tasks = per_task_truncation_loss(rule, family, config, meta_params, tasks, False, baseline=baseline)
-    assert np.all(np.asarray(tasks.step) == 20)
-    assert np.all(np.asarray(first) < 1e-6)
-    assert np.all(np.asarray(second) > 10 * np.log(1e30))
-
-
-@pytest.mark.parametrize("meta_objective", ["loss", "log_loss", "log_loss_over_adam"])
+@pytest.mark.parametrize("meta_objective", ["loss", "log_loss"])
 def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, meta_objective):
     """Validation on the curve is the mean over steps 1..horizon of the per-step score that
-    "final" takes at the horizon alone (the mean loss over problems, its log, or how far
-    that trails Adam's envelope on the tuning split)."""
+    "final" takes at the horizon alone (the mean loss over problems, or its log)."""
     rule, families = lo.DirectLSTM(), (QuadraticFamily(dim=3), QuadraticFamily(dim=6))
     config = MetaTrainConfig(horizon=30, truncation_length=10, num_validation_problems=8, meta_objective=meta_objective)
     curves = [problem_curves(f, lo.learned_optimizer(rule, trained_direct.best_meta_params), config.seed, "validation",
                              8, 30).mean(axis=0) for f in families]
-    if meta_objective == "log_loss_over_adam":
-        # the per-family score compares with that family's own b(t)
-        envelopes = [envelope_curve("adam", f, num_problems=8, num_steps=30) for f in families]
-        curves = [c / b for c, b in zip(curves, envelopes)]
-        score = lambda ratio: 0.5 * np.logaddexp(0.0, np.log(ratio) / 0.5)  # noqa: E731
-    else:
-        score = np.log if meta_objective == "log_loss" else (lambda x: x)
+    score = np.log if meta_objective == "log_loss" else (lambda x: x)
     expected_final = np.mean([score(c[-1]) for c in curves])
     expected_curve = np.mean([score(c[1:]) for c in curves])
     final = make_validation_loss(rule, families, config)(trained_direct.best_meta_params)
@@ -203,38 +158,15 @@ def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, met
     assert abs(float(curve) - float(final)) > 1e-3 * abs(float(final))
 
 
-@pytest.mark.parametrize("meta_objective", ["log_loss", "log_loss_over_adam"])
-def test_meta_training_on_the_objective_lowers_held_out_loss(meta_objective):
+def test_meta_training_on_the_log_loss_lowers_held_out_loss():
     config = MetaTrainConfig(num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16,
-                             meta_objective=meta_objective)
+                             meta_objective="log_loss")
     rule = lo.DirectLSTM(momentum_decays=(0.5, 0.9))
     result = meta_train(rule, QuadraticFamily(), config, progress=False)
     validations = [r for r in result.history if r["kind"] == "validation"]
     assert result.best_validation_loss < validations[0]["validation_loss"]
     untrained = initial_state(rule, (QuadraticFamily(),), config).meta_params
     assert held_out_final_loss(rule, result.best_meta_params) < 0.5 * held_out_final_loss(rule, untrained)
-
-
-def test_a_resumed_run_reads_adam_envelopes_back_from_its_directory(tmp_path, monkeypatch):
-    """Under "log_loss_over_adam" the envelopes are written to the run directory and a
-    resumed run reads them there instead of running Adam's grid again; a fresh run in the
-    same directory computes them anew."""
-    config = MetaTrainConfig(num_meta_steps=2, num_tasks=8, horizon=20, truncation_length=10, validate_every=2,
-                             num_validation_problems=4, meta_objective="log_loss_over_adam")
-    rule, family = lo.DirectLSTM(), QuadraticFamily()
-    meta_train(rule, family, config, run_dir=tmp_path, progress=False)
-    with np.load(tmp_path / ENVELOPES_FILENAME) as saved:
-        np.testing.assert_array_equal(saved["family_0"], envelope_curve("adam", family, num_problems=4, num_steps=20))
-
-    def grid_again(*args, **kwargs):
-        raise AssertionError("Adam's learning-rate grid ran again")
-
-    monkeypatch.setattr(meta_train_module, "adam_envelopes", grid_again)
-    longer = MetaTrainConfig(**{**config.__dict__, "num_meta_steps": 4})
-    resumed = meta_train(rule, family, longer, run_dir=tmp_path, resume=True, progress=False)
-    assert [r["step"] for r in resumed.history if r["kind"] == "validation"] == [4]
-    with pytest.raises(AssertionError, match="grid ran again"):
-        meta_train(rule, family, config, run_dir=tmp_path, progress=False)
 
 
 def test_warm_start_begins_from_the_given_meta_params(trained_direct, tmp_path):

@@ -3,7 +3,6 @@ optax, skipping of non-finite steps, and determinism. Both update rules, jit and
 
 from __future__ import annotations
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -12,12 +11,6 @@ import optax
 import pytest
 
 import learned_opt as lo
-from learned_opt.optimizers.base import (
-    agreement_scaled,
-    leaf_agreement_feature,
-    leaf_moment_features,
-    zero_agreement_state,
-)
 
 from conftest import LEAF_SHAPES, RULE_VARIANTS, cached_jit, make_params, optimizer, tree_allclose, tree_equal
 
@@ -368,7 +361,7 @@ def test_deterministic(rule_meta, variant):
     assert not np.array_equal(np.asarray(other_updates["matrix"]), np.asarray(first[0]["matrix"]))
 
 
-@pytest.mark.parametrize("name", ["direct-moments-steps-agreement", "gated-adam-direction-steps-loss-agreement"])
+@pytest.mark.parametrize("name", ["direct-moments-steps", "gated-adam-direction-steps-loss"])
 def test_step_features_make_the_update_depend_on_the_step_count(name):
     _, _, tx = optimizer(name)
     params = small_params()
@@ -384,7 +377,7 @@ def test_step_features_make_the_update_depend_on_the_step_count(name):
 
 
 def test_loss_change_features_make_the_gated_update_depend_on_the_loss_history():
-    _, _, tx = optimizer("gated-adam-direction-steps-loss-agreement")
+    _, _, tx = optimizer("gated-adam-direction-steps-loss")
     params = small_params()
     grads = grads_like(params)
     update = cached_jit(tx.update)
@@ -396,93 +389,6 @@ def test_loss_change_features_make_the_gated_update_depend_on_the_loss_history()
     steady, _ = update(grads, after_one, params, value=2.0)
     risen, _ = update(grads, after_one._replace(loss_averages=after_one.loss_averages - 1.0), params, value=2.0)
     assert not np.allclose(np.asarray(steady["matrix"]), np.asarray(risen["matrix"]))
-
-
-def cosine(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-
-
-def test_agreement_feature_is_the_cosine_of_the_gradient_with_the_previous_adam_direction():
-    grad = jnp.array([[0.3, -2.0, 0.0], [1.0, 0.5, -0.1]])
-    next_grad = jnp.array([[1.0, 1.0, -1.0], [0.2, -3.0, 2.0]])
-    decays, second_decay = (0.9, 0.5), 0.999
-    moments = (jnp.zeros(grad.shape + (2,)), jnp.zeros(grad.shape))
-    # no previous step: zero for every coordinate
-    first = leaf_agreement_feature(grad, moments, jnp.int32(0), decays, second_decay)
-    np.testing.assert_array_equal(np.asarray(first), np.zeros(grad.shape + (1,)))
-    # after one step Adam's direction is m / sqrt(v) = sign(g) (0 where g = 0), whatever the decays
-    _, moments = leaf_moment_features(grad, moments, jnp.int32(0), decays, second_decay)
-    feature = np.asarray(leaf_agreement_feature(next_grad, moments, jnp.int32(1), decays, second_decay))
-    assert feature.shape == grad.shape + (1,)
-    np.testing.assert_allclose(feature, cosine(next_grad, np.sign(grad)), rtol=1e-5)
-
-
-def test_agreement_scaled_multiplies_each_leaf_by_exp_gain_times_its_average_cosine():
-    gain, decay = 2.0, 0.8
-    updates = {"a": jnp.array([0.1, -0.2, 0.3]), "b": jnp.array(-0.5)}
-    grads = {"a": jnp.array([1.0, -2.0, 2.0]), "b": jnp.array(3.0)}
-    assert zero_agreement_state(updates, 0.0) is None  # off: no state, updates untouched
-    unchanged, no_state = agreement_scaled(updates, grads, None, 0.0, decay)
-    assert unchanged is updates and no_state is None
-    state = zero_agreement_state(updates, gain)
-    # no last update yet: every factor is 1
-    first, state = agreement_scaled(updates, grads, state, gain, decay)
-    tree_equal(first, updates)
-    second, state = agreement_scaled(updates, grads, state, gain, decay)
-    for name in updates:
-        average = (1 - decay) * cosine(grads[name], -np.asarray(first[name]))
-        np.testing.assert_allclose(np.asarray(state.averages[name]), average, rtol=1e-6)
-        np.testing.assert_allclose(np.asarray(second[name]), np.exp(gain * average) * np.asarray(updates[name]),
-                                   rtol=1e-6)
-    # a gradient against the last step (overshot) shrinks it; along it (fell short) grows it
-    assert cosine(grads["b"], -np.asarray(first["b"])) == 1.0 and abs(float(second["b"])) > 0.5
-    assert cosine(grads["a"], -np.asarray(first["a"])) < 0
-    assert np.linalg.norm(second["a"]) < np.linalg.norm(updates["a"])
-    # the factor stays within [e^-gain, e^gain] however long the agreement lasts
-    for _ in range(100):
-        third, state = agreement_scaled(updates, grads, state, gain, decay)
-    assert abs(float(third["b"])) <= 0.5 * np.exp(gain) * (1 + 1e-6)
-
-
-@pytest.mark.parametrize("rule", [lo.DirectLSTM(momentum_decays=(0.5,)),
-                                  lo.GatedLSTM(momentum_decays=(0.9,), descent_direction="normalized_momentum")],
-                         ids=["direct", "gated"])
-def test_agreement_gain_scales_a_rules_updates_and_nothing_else(rule):
-    meta_params = rule.init(jax.random.PRNGKey(0))
-    plain = lo.learned_optimizer(rule, meta_params)
-    scaled = lo.learned_optimizer(dataclasses.replace(rule, agreement_gain=1.5, agreement_decay=0.5), meta_params)
-    params = small_params()
-    plain_state, scaled_state = plain.init(params), scaled.init(params)
-    assert plain_state.agreement is None
-    for step, seed in enumerate((1, 2)):
-        grads = grads_like(params, seed)
-        plain_updates, plain_state = plain.update(grads, plain_state, params, value=1.0)
-        scaled_updates, scaled_state = scaled.update(grads, scaled_state, params, value=1.0)
-        factors = {name: float(np.exp(1.5 * scaled_state.agreement.averages[name])) for name in params}
-        if step == 0:
-            assert factors == {name: 1.0 for name in params}
-        else:
-            assert all(factor != 1.0 for factor in factors.values())
-        for name in params:
-            np.testing.assert_allclose(np.asarray(scaled_updates[name]),
-                                       factors[name] * np.asarray(plain_updates[name]), rtol=1e-5)
-    # the rule's own state (LSTM, moments, gates) does not see the factor
-    tree_allclose(plain_state._replace(agreement=None), scaled_state._replace(agreement=None))
-
-
-@pytest.mark.parametrize("fields, message", [({"agreement_gain": -1.0}, "agreement_gain must be non-negative"),
-                                             ({"agreement_decay": 1.0}, r"agreement_decay must lie in \[0, 1\)")])
-@pytest.mark.parametrize("rule_type", [lo.DirectLSTM, lo.GatedLSTM])
-def test_agreement_scaling_settings_are_checked(rule_type, fields, message):
-    with pytest.raises(ValueError, match=message):
-        rule_type(**fields)
-
-
-@pytest.mark.parametrize("rule_type", [lo.DirectLSTM, lo.GatedLSTM])
-def test_direction_agreement_needs_momentum(rule_type):
-    with pytest.raises(ValueError, match="direction_agreement needs at least one of momentum_decays"):
-        rule_type(direction_agreement=True)
 
 
 @pytest.mark.parametrize("decays", [(1.0,), (0.5, -0.1)])

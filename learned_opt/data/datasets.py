@@ -65,7 +65,7 @@ def mnist1d(root: str | os.PathLike | None = None) -> Dataset:
     mean -0.0003, standard deviation 1.0; per feature 0.77 to 1.12). Min-max scaling them into
     [0, 1], as this loader once did, leaves every input near the same value (mean 0.547,
     standard deviation 0.100), so that one large first step can turn a ReLU unit off on every
-    example (`experiments/dead_units.py --min-max`, `experiments/mnist1d_scaling.py`)."""
+    example, and ReLU networks then stall at chance loss."""
     arrays = generated.mnist1d_arrays(dataset_dir("mnist1d", root))
     return Dataset("mnist1d", arrays["x"].astype(np.float32), arrays["y"].astype(np.int32),
                    arrays["x_test"].astype(np.float32), arrays["y_test"].astype(np.int32), 10)

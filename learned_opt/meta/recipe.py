@@ -116,29 +116,32 @@ def load_attribute(spec: str) -> Any:
 
 
 def code_commit() -> str:
-    """The git commit of the source tree ("+dirty" with uncommitted changes), or "unknown"."""
+    """The git commit of the source tree ("+dirty" with uncommitted changes to the package,
+    learned_opt/, the code a run runs), or "unknown"."""
     root = Path(__file__).resolve().parent.parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "learned_opt"], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
 
 
-def _finished_stage(stage_dir: Path, rule: UpdateRule):
-    """The checkpoint of a stage that ran to its end, or None."""
+def _finished_stage(stage_dir: Path, rule: UpdateRule, stage: Stage, families):
+    """The checkpoint of a stage that ran to its end, or None; a CheckpointError if that
+    run had other settings than `stage` on `families`."""
     from learned_opt.checkpoint import CheckpointError, load
 
     path = stage_dir / OPTIMIZER_FILENAME
     if not path.is_file():
         return None
-    try:
-        loaded = load(path, rule)
-    except CheckpointError:
-        return None
+    loaded = load(path, rule)
+    settings = json.loads(json.dumps(dataclasses.asdict(stage.config)))
+    if (loaded.metadata.get("meta_train_config") != settings
+            or loaded.metadata.get("families") != [repr(f) for f in families]):
+        raise CheckpointError(f"{path} was written by a stage with other settings; resume with the same recipe")
     return loaded if loaded.metadata.get("finished") else None
 
 
@@ -160,12 +163,12 @@ def run_recipe(recipe: Recipe, out: str | Path, *, resume: bool = False, progres
     for index, stage in enumerate(recipe.stages):
         stage_dir = out / f"stage_{index}"
         families = stage.families if stage.families is not None else recipe.families
-        done = _finished_stage(stage_dir, recipe.rule) if resume else None
+        done = _finished_stage(stage_dir, recipe.rule, stage, families) if resume else None
         if done is None:
             meta_train(recipe.rule, families, stage.config, run_dir=stage_dir, resume=resume, progress=progress,
                        initial_meta_params=initial, mesh=mesh,
                        metadata={"recipe": recipe.name, "stage": index})
-            done = _finished_stage(stage_dir, recipe.rule)
+            done = _finished_stage(stage_dir, recipe.rule, stage, families)
         initial = done.meta_params
         stage_records.append({"stage": index, "best_step": done.metadata["best_step"],
                               "best_validation_loss": done.metadata["best_validation_loss"],

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import io
 import json
 import time
 from pathlib import Path
@@ -27,7 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import serialization
-from tqdm import tqdm
+
+try:  # progress bars are the `progress` extra: meta-training runs without them
+    from tqdm import tqdm
+except ImportError:
+    tqdm = None
 
 from learned_opt.checkpoint import CheckpointError, atomic_write, fits_architecture, save
 from learned_opt.meta import estimators, sharding
@@ -40,11 +43,10 @@ PyTree = Any
 TRAIN_STATE_FILENAME = "train_state.msgpack"
 METRICS_FILENAME = "metrics.jsonl"
 OPTIMIZER_FILENAME = "optimizer.msgpack"
-ENVELOPES_FILENAME = "adam_envelopes.npz"
 TRAIN_STATE_FORMAT = "learned_opt.train_state"
 TRAIN_STATE_VERSION = 1
 TRUNCATION_SCHEDULES = ("fixed", "random")
-META_OBJECTIVES = ("loss", "log_loss", "log_loss_over_adam")
+META_OBJECTIVES = ("loss", "log_loss")
 VALIDATION_POINTS = ("final", "curve")
 
 
@@ -63,17 +65,6 @@ class MetaTrainConfig:
     halving of the loss the same late in training as early and across tasks whose losses
     differ in scale (Metz et al. 2020 meta-train on a log loss for the same reason). The
     validation loss follows it: the mean over families of the mean final loss, or of its log.
-
-    "log_loss_over_adam" counts each step by how far it is behind Adam tuned for that step,
-    sum_t tau * softplus((log f(theta_t) - log b(t)) / tau), where b(t) is Adam's
-    `baselines.envelope_curve` on the family (the lowest mean loss at step t over the
-    learning-rate grid, on `num_validation_problems` problems of the tuning split) and
-    tau = `baseline_temperature`. A step that trails b(t) costs about its log-ratio, one that
-    leads it by a factor e^(2 tau) or more almost nothing. Under "log_loss" a tenfold lower
-    loss weighs the same wherever it happens, so meta-training spends as much on taking an
-    already won loss from 1e-4 to 1e-5 as on the early steps where Adam is ahead; this
-    objective spends it where the rule loses. The validation loss is the same function of
-    the family's mean loss at the horizon (or at every step), averaged over the families.
 
     `validate_on` is where the validation problems are scored: "final", at step `horizon`,
     or "curve", at every step 1..horizon (the mean over steps of the above), which like the
@@ -105,7 +96,6 @@ class MetaTrainConfig:
     num_validation_problems: int = 100
     seed: int = 0
     meta_objective: str = "loss"
-    baseline_temperature: float = 0.5
     validate_on: str = "final"
 
     def __post_init__(self):
@@ -132,8 +122,6 @@ class MetaTrainConfig:
             raise ValueError(f"the {self.estimator} estimator needs an even num_tasks (antithetic pairs)")
         if self.meta_learning_rate <= 0 or self.max_grad_norm <= 0 or self.es_std <= 0:
             raise ValueError("meta_learning_rate, max_grad_norm and es_std must be positive")
-        if self.baseline_temperature <= 0:
-            raise ValueError(f"baseline_temperature must be positive, got {self.baseline_temperature}")
 
 
 class MetaTrainState(NamedTuple):
@@ -184,85 +172,38 @@ def _select_tasks(replace: jax.Array, new: InnerState, old: InnerState) -> Inner
     return jax.tree.map(select, new, old)
 
 
-def adam_envelopes(families: tuple[TaskFamily, ...], config: MetaTrainConfig) -> tuple[np.ndarray, ...] | None:
-    """Each family's b(t), t = 0..horizon, under "log_loss_over_adam" (None otherwise)."""
-    if config.meta_objective != "log_loss_over_adam":
-        return None
-    from learned_opt.baselines import envelope_curve  # learned_opt.baselines imports this package
-
-    return tuple(envelope_curve("adam", f, seed=config.seed, num_problems=config.num_validation_problems,
-                                num_steps=config.horizon) for f in families)
-
-
-def run_adam_envelopes(families: tuple[TaskFamily, ...], config: MetaTrainConfig, run_dir: Path | None,
-                       resumed: bool) -> tuple[np.ndarray, ...] | None:
-    """`adam_envelopes`, kept in `run_dir` so that a resumed run reads them back instead of
-    running Adam's learning-rate grid again (minutes on the broad family set). They are
-    read only when resuming, after the saved training state has shown that the families and
-    settings are those of the run that wrote them."""
-    if config.meta_objective != "log_loss_over_adam":
-        return None
-    path = Path(run_dir) / ENVELOPES_FILENAME if run_dir is not None else None
-    if resumed and path.is_file():
-        with np.load(path) as saved:
-            return tuple(saved[f"family_{k}"] for k in range(len(families)))
-    envelopes = adam_envelopes(families, config)
-    if path is not None and jax.process_index() == 0:
-        buffer = io.BytesIO()
-        np.savez(buffer, **{f"family_{k}": e for k, e in enumerate(envelopes)})
-        atomic_write(path, buffer.getvalue())
-    return envelopes
-
-
-def behind_baseline(config: MetaTrainConfig, log_losses: jax.Array, baseline: jax.Array) -> jax.Array:
-    """tau * softplus((log f - log b) / tau): about log(f / b) where f trails b, near 0 where it leads."""
-    tau = config.baseline_temperature
-    return tau * jax.nn.softplus((log_losses - jnp.log(baseline)) / tau)
-
-
-def objective(config: MetaTrainConfig, losses: jax.Array, baseline: jax.Array | None = None) -> jax.Array:
-    """The losses as `config.meta_objective` counts them; `baseline` holds b(t) for the same
-    steps under "log_loss_over_adam". Steps that did not run report a loss of 0 (see
-    `unroll`) and count 0 under every objective."""
+def objective(config: MetaTrainConfig, losses: jax.Array) -> jax.Array:
+    """The losses as `config.meta_objective` counts them. Steps that did not run report a
+    loss of 0 (see `unroll`) and count 0 under every objective."""
     if config.meta_objective == "loss":
         return losses
     ran = losses > 0
-    log_losses = jnp.log(jnp.where(ran, losses, 1.0))
-    if config.meta_objective == "log_loss_over_adam":
-        log_losses = behind_baseline(config, log_losses, baseline)
-    return jnp.where(ran, log_losses, 0.0)
+    return jnp.where(ran, jnp.log(jnp.where(ran, losses, 1.0)), 0.0)
 
 
 def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig, meta_params,
-                             tasks: InnerState, batched: bool, active_steps=None, baseline=None):
+                             tasks: InnerState, batched: bool, active_steps=None):
     """sum_{t=1..T} f(theta_t) (or its `objective`) over one truncation, for every task, and the advanced tasks.
-    With `batched`, meta_params has a leading task axis (one perturbed copy per task).
-    `baseline` is the family's b(0..horizon) under "log_loss_over_adam"."""
-    if baseline is not None:
-        # held at b(horizon) past the horizon, where only steps that do not run can fall
-        baseline = jnp.pad(jnp.asarray(baseline, jnp.float32), (0, config.truncation_length), mode="edge")
+    With `batched`, meta_params has a leading task axis (one perturbed copy per task)."""
 
     def one_task(params, task):
         tx = learned_optimizer(rule, params)
         random_schedule = config.truncation_schedule == "random"
-        steps_baseline = (None if baseline is None
-                          else jax.lax.dynamic_slice(baseline, (task.step + 1,), (config.truncation_length,)))
         task, losses = unroll(
             family, tx, task, config.truncation_length, config.second_order,
             active_steps=active_steps if random_schedule else None,
             horizon=config.horizon if random_schedule else None,
             remat=config.remat,
         )
-        return jnp.sum(objective(config, losses[1:], steps_baseline)), task
+        return jnp.sum(objective(config, losses[1:])), task
 
     return jax.vmap(one_task, in_axes=(0 if batched else None, 0))(meta_params, tasks)
 
 
 def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig, mesh=None,
-                   index: int = 0, baseline=None):
+                   index: int = 0):
     """The jitted meta-step on family `families[index]`: one truncation on every task of
-    that family's batch (``state.tasks[index]``), one outer update. Under
-    "log_loss_over_adam", `baseline` is that family's b(t) (computed when not given).
+    that family's batch (``state.tasks[index]``), one outer update.
 
     A step whose meta-loss or meta-gradient is not finite leaves the meta-parameters and
     the outer state unchanged and reports ``skipped = 1``. Tasks that reached the horizon,
@@ -273,8 +214,6 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
                          f"flows through an LSTM state stored in {rule.lstm_state_dtype}: meta-train with "
                          "lstm_state_dtype='float32' (it has no meta-parameters) or with the 'es' or 'pes' estimator")
     family = families[index]
-    if baseline is None and config.meta_objective == "log_loss_over_adam":
-        baseline = adam_envelopes((family,), config)[0]
     outer = outer_optimizer(config)
     mesh = mesh if mesh is not None else sharding.task_mesh()
     antithetic = estimators.is_antithetic(config.estimator)
@@ -282,8 +221,7 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
     def meta_step(state: MetaTrainState):
         key, estimate_key, reset_key, length_key = jax.random.split(state.key, 4)
         active_steps = jax.random.randint(length_key, (), config.min_truncation_length, config.truncation_length + 1)
-        per_task_loss = functools.partial(per_task_truncation_loss, rule, family, config, active_steps=active_steps,
-                                          baseline=baseline)
+        per_task_loss = functools.partial(per_task_truncation_loss, rule, family, config, active_steps=active_steps)
         meta_loss, losses, grads, tasks, estimator_state = estimators.estimate(
             config.estimator, per_task_loss, state.meta_params, state.tasks[index], state.estimator_state[index],
             estimate_key, config.es_std,
@@ -331,30 +269,20 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
     return jax.jit(meta_step)
 
 
-def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig,
-                         baselines=None):
+def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig):
     """Jitted validation loss on fixed validation problems: for every family the mean loss
     over its problems at step `horizon` (or, with ``validate_on="curve"``, at each step
-    1..horizon), in the meta-objective's units (its log under "log_loss", its
-    `behind_baseline` under "log_loss_over_adam", with `baselines` from `adam_envelopes`,
-    computed when not given), averaged over the steps and the families."""
+    1..horizon), in the meta-objective's units (its log under "log_loss"), averaged over the
+    steps and the families."""
     problems = [sample_problems(f, config.seed, "validation", config.num_validation_problems) for f in families]
     scored_steps = slice(-1, None) if config.validate_on == "final" else slice(1, None)
-    if baselines is None:
-        baselines = adam_envelopes(families, config)
-    if baselines is not None:
-        baselines = jnp.stack([jnp.asarray(b, jnp.float32)[scored_steps] for b in baselines])
 
     @jax.jit
     def validation_loss(meta_params):
         tx = learned_optimizer(rule, meta_params)
         means = jnp.stack([jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, scored_steps], axis=0)
                            for f, (data, keys) in zip(families, problems)])
-        if config.meta_objective == "loss":
-            return jnp.mean(means)
-        if config.meta_objective == "log_loss":
-            return jnp.mean(jnp.log(means))
-        return jnp.mean(behind_baseline(config, jnp.log(means), baselines))
+        return jnp.mean(means if config.meta_objective == "loss" else jnp.log(means))
 
     return validation_loss
 
@@ -522,10 +450,8 @@ def meta_train(
         host_state = load_train_state(state_path, host_state, identity)
     shardings = state_shardings(host_state, mesh)
     state = sharding.place(host_state, shardings)
-    baselines = run_adam_envelopes(families, config, run_dir, resumed)
-    meta_steps = [make_meta_step(rule, families, config, mesh, index, None if baselines is None else baselines[index])
-                  for index in range(len(families))]
-    validation_loss = make_validation_loss(rule, families, config, baselines)
+    meta_steps = [make_meta_step(rule, families, config, mesh, index) for index in range(len(families))]
+    validation_loss = make_validation_loss(rule, families, config)
 
     history: list[dict] = []
     writer = run_dir is not None and jax.process_index() == 0
@@ -579,9 +505,11 @@ def meta_train(
     if not resumed:
         state = validate_and_save(state)
     pending: list[dict] = []
-    bar = tqdm(range(first_step, config.num_meta_steps), initial=first_step, total=config.num_meta_steps,
-               desc=f"meta-train {rule.name}", disable=not progress or jax.process_index() != 0)
-    for step in bar:
+    steps = range(first_step, config.num_meta_steps)
+    bar = None
+    if tqdm is not None and progress and jax.process_index() == 0:
+        bar = tqdm(steps, initial=first_step, total=config.num_meta_steps, desc=f"meta-train {rule.name}")
+    for step in bar if bar is not None else steps:
         state, metrics = meta_steps[step % len(families)](state)
         pending.append(metrics)
         if (step + 1) % config.validate_every == 0 or step + 1 == config.num_meta_steps:
@@ -589,9 +517,10 @@ def meta_train(
                 record({"kind": "train", "step": done_step, **{k: float(v) for k, v in done_metrics.items()}})
             pending = []
             state = validate_and_save(state)
-            bar.set_postfix(meta_loss=f"{history[-2]['meta_loss']:.4g}",
-                            valid=f"{history[-1]['validation_loss']:.4g}",
-                            best=f"{history[-1]['best_validation_loss']:.4g}")
+            if bar is not None:
+                bar.set_postfix(meta_loss=f"{history[-2]['meta_loss']:.4g}",
+                                valid=f"{history[-1]['validation_loss']:.4g}",
+                                best=f"{history[-1]['best_validation_loss']:.4g}")
     final = sharding.to_host(state)
     result = MetaTrainResult(final.best_meta_params, float(final.best_validation_loss), int(final.best_step),
                              final.meta_params, history)

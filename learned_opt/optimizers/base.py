@@ -10,7 +10,6 @@ import jax.numpy as jnp
 
 from learned_opt.features import (
     accumulate_moments,
-    direction_agreement,
     log_and_sign,
     normalized_moment_features,
     step_features,
@@ -30,14 +29,6 @@ class UpdateRule(Protocol):
     name: ClassVar[str]
     needs_params: ClassVar[bool]
     needs_value: ClassVar[bool]
-    # fields of optional inputs that come after all others, in this order, so that a checkpoint
-    # without them extends to a rule with them (`checkpoint.meta_params_for`)
-    appended_inputs: ClassVar[tuple[str, ...]]
-    # boolean fields that add a linear read-out of the LSTM output named after the field, zero
-    # at the start, so that a checkpoint without it extends to a rule with it
-    appended_heads: ClassVar[tuple[str, ...]]
-    # fields without meta-parameters (a fixed schedule), so a checkpoint runs with any value of them
-    schedule_settings: ClassVar[tuple[str, ...]]
 
     def init(self, key: chex.PRNGKey) -> MetaParams:
         """Fresh meta-parameters."""
@@ -263,71 +254,3 @@ def leaf_step_features(step: jnp.ndarray, step_timescales: tuple[float, ...], sh
     if not step_timescales:
         return None
     return jnp.broadcast_to(step_features(step + 1, step_timescales), tuple(shape) + (len(step_timescales),))
-
-
-def leaf_agreement(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay):
-    """For one parameter leaf, before its moments advance: `features.direction_agreement`
-    of the gradient with the previous step's Adam direction (the momentum at the first of
-    `momentum_decays` over the RMS, `step` steps into the moments `moment_leaves`), a
-    scalar."""
-    first, second = moment_leaves
-    # only the first momentum is read: normalise it alone, not every decay's
-    previous = normalized_moment_features(first[..., :1], second, step, grad, momentum_decays[:1],
-                                          second_moment_decay)[..., 0]
-    return direction_agreement(grad, previous)
-
-
-def leaf_agreement_feature(grad, moment_leaves: tuple, step, momentum_decays, second_moment_decay):
-    """`leaf_agreement` broadcast to every coordinate, shape ``grad.shape + (1,)``."""
-    agreement = leaf_agreement(grad, moment_leaves, step, momentum_decays, second_moment_decay)
-    return jnp.broadcast_to(agreement, tuple(grad.shape) + (1,))
-
-
-class AgreementState(NamedTuple):
-    """What `agreement_scaled` carries between steps: per parameter leaf, the moving average
-    of the agreement cosine (a scalar) and the update of the last step (shaped like the leaf)."""
-
-    averages: PyTree
-    previous_update: PyTree
-
-
-def checked_agreement_scaling(gain: float, decay: float) -> tuple[float, float]:
-    """(gain, decay) as floats; ValueError unless gain >= 0 and decay lies in [0, 1)."""
-    if not gain >= 0:
-        raise ValueError(f"agreement_gain must be non-negative, got {gain}")
-    return float(gain), checked_decays((decay,), "agreement_decay")[0]
-
-
-def zero_agreement_state(params: PyTree, gain: float) -> AgreementState | None:
-    """The state of `agreement_scaled` before the first step; None when `gain` is 0 (off)."""
-    if gain == 0:
-        return None
-    return AgreementState(averages=jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params),
-                          previous_update=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), jnp.float32), params))
-
-
-def agreement_scaled(updates: PyTree, grads: PyTree, state: AgreementState | None, gain: float, decay: float):
-    """A rule's updates with each parameter leaf's step scaled by how its gradient agrees
-    with that leaf's last update, and the new `AgreementState` (the updates unchanged and
-    None when `state` is None):
-
-        c_t = cos(g_t, -u_{t-1})                         (features.direction_agreement)
-        a_t = decay a_{t-1} + (1 - decay) c_t            (a_0 = 0)
-        u_t = exp(gain a_t) * rule update_t
-
-    Since u_{t-1} carries the last factor, <g_t, u_{t-1}> is the derivative of f(theta_t)
-    in the log of that factor: the hypergradient of Baydin et al. 2018 ("Online learning
-    rate adaptation with hypergradient descent"), normalised to a cosine and averaged, so
-    that the factor follows the task (longer steps while they keep falling short, shorter
-    once they overshoot) but stays within [e^-gain, e^gain] and returns to 1 where the
-    agreement averages out, instead of drifting as the accumulated hypergradient does.
-    """
-    if state is None:
-        return updates, None
-    averages = jax.tree.map(lambda average, grad, previous: decay * average
-                            + (1.0 - decay) * direction_agreement(grad, -previous),
-                            state.averages, grads, state.previous_update)
-    scaled = jax.tree.map(lambda update, average: (jnp.exp(gain * average) * update).astype(update.dtype),
-                          updates, averages)
-    previous = jax.tree.map(lambda update: update.astype(jnp.float32), scaled)
-    return scaled, AgreementState(averages, previous)

@@ -18,9 +18,7 @@ from learned_opt.networks import (
     zero_lstm_carries,
 )
 from learned_opt.optimizers.base import (
-    agreement_scaled,
     as_float32,
-    checked_agreement_scaling,
     checked_lstm_state_dtype,
     checked_momentum_decays,
     checked_step_timescales,
@@ -28,8 +26,6 @@ from learned_opt.optimizers.base import (
     flat_moment_leaves,
     from_state_bits,
     gradient_presence,
-    leaf_agreement,
-    leaf_agreement_feature,
     leaf_moment_features,
     leaf_step_features,
     lstm_carries_to_leading,
@@ -40,7 +36,6 @@ from learned_opt.optimizers.base import (
     state_bits,
     stored_bits,
     updated_moment_state,
-    zero_agreement_state,
     zero_lstm_state,
     zero_moment_state,
 )
@@ -49,12 +44,10 @@ from learned_opt.optimizers.base import (
 class DirectLSTMState(NamedTuple):
     """Per-coordinate LSTM states (per layer, (cell, hidden) pytrees shaped like the
     parameters with a trailing hidden axis), the gradient moments (a `MomentState`, or None
-    without `momentum_decays`), the `AgreementState` of `agreement_gain` (or None without
-    it), the number of steps taken and the skip count."""
+    without `momentum_decays`), the number of steps taken and the skip count."""
 
     lstm: Any
     moments: Any
-    agreement: Any
     step: jnp.ndarray
     skipped: jnp.ndarray
 
@@ -77,8 +70,7 @@ class DirectLSTM:
     4 H_k + 2 H_last FLOPs of multiply-adds, counting all F inputs per coordinate as
     `benchmarks/speed.py` does (the paper's rule: 10 kFLOP; the shipped `l2l`: 11.2 kFLOP),
     and 5 H_k transcendental functions per layer; state 2 H_k numbers per layer in
-    `lstm_state_dtype`, plus 4 (len(momentum_decays) + 1) bytes of moments and, with
-    `agreement_gain`, 4 bytes of the last update. `lstm_state_dtype="bfloat16"` halves the
+    `lstm_state_dtype`, plus 4 (len(momentum_decays) + 1) bytes of moments. `lstm_state_dtype="bfloat16"` halves the
     LSTM state; it has no meta-parameters, so a checkpoint runs with either.
     No derivative flows through a bfloat16 state (the update keeps it as integer bits), so
     estimators that backpropagate through the update (truncated backpropagation) need float32.
@@ -91,11 +83,6 @@ class DirectLSTM:
     `step_timescales` (empty by default) adds the training-step features tanh(t / s) for
     each timescale s (`features.step_features`): a learned schedule.
 
-    `direction_agreement` (off by default; needs `momentum_decays`) adds the cosine, over
-    the coordinates of each parameter leaf, between g_t and the previous step's Adam
-    direction at the first momentum decay (`features.direction_agreement`, Baydin et al.
-    2018's hypergradient, normalised): whether the last steps fell short or overshot.
-
     `gradient_epsilon` eps (0, off, in the paper's rule) multiplies the update by
     |g_t| / (|g_t| + eps): no gradient, no step. Without it a coordinate whose gradient stays
     zero (an unused embedding row, a dead unit) or vanishes (1e-30) still moves by the
@@ -105,11 +92,7 @@ class DirectLSTM:
     gradient above 1e-6, so it changes nothing that meta-training sees.
 
     `output_scale` has no meta-parameters, so meta-parameters trained with one run with any
-    other (`checkpoint.meta_params_for`): a step-size multiplier that can be chosen after
-    meta-training (experiments/update_scale.py). Nor have `agreement_gain` (0, off, by
-    default) and `agreement_decay`, which scale each parameter leaf's update by
-    exp(gain * a_t), a_t the moving average of the cosine of its gradient with its last
-    update (`base.agreement_scaled`, a bounded hypergradient step size).
+    other (`dataclasses.replace` on the loaded rule).
     """
 
     hidden_sizes: tuple[int, ...] = (20, 20)
@@ -118,19 +101,12 @@ class DirectLSTM:
     momentum_decays: tuple[float, ...] = ()
     second_moment_decay: float = 0.999
     step_timescales: tuple[float, ...] = ()
-    direction_agreement: bool = False
-    agreement_gain: float = 0.0
-    agreement_decay: float = 0.9
     lstm_state_dtype: str = "float32"
     gradient_epsilon: float = 0.0
 
     name: ClassVar[str] = "direct"
     needs_params: ClassVar[bool] = False
     needs_value: ClassVar[bool] = False
-    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "direction_agreement")
-    appended_heads: ClassVar[tuple[str, ...]] = ()
-    schedule_settings: ClassVar[tuple[str, ...]] = ("output_scale", "agreement_gain", "agreement_decay",
-                                                    "lstm_state_dtype", "gradient_epsilon")
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -142,21 +118,14 @@ class DirectLSTM:
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
         object.__setattr__(self, "step_timescales", checked_step_timescales(self.step_timescales))
-        if self.direction_agreement and not self.momentum_decays:
-            raise ValueError("direction_agreement needs at least one of momentum_decays")
-        gain, decay = checked_agreement_scaling(self.agreement_gain, self.agreement_decay)
-        object.__setattr__(self, "agreement_gain", gain)
-        object.__setattr__(self, "agreement_decay", decay)
         checked_lstm_state_dtype(self.lstm_state_dtype)
         if not self.gradient_epsilon >= 0:
             raise ValueError(f"gradient_epsilon must be non-negative, got {self.gradient_epsilon}")
 
     @property
     def num_features(self) -> int:
-        """Inputs per coordinate: log-and-sign of g, the normalised moments, the step features,
-        then the direction agreement."""
-        return (2 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
-                + int(self.direction_agreement))
+        """Inputs per coordinate: log-and-sign of g, the normalised moments, then the step features."""
+        return 2 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
 
     def network(self) -> DirectUpdateNetwork:
         return DirectUpdateNetwork(self.hidden_sizes, self.output_scale)
@@ -169,7 +138,6 @@ class DirectLSTM:
         return DirectLSTMState(
             lstm=zero_lstm_state(params, self.hidden_sizes, self.lstm_state_dtype),
             moments=zero_moment_state(params, len(self.momentum_decays)),
-            agreement=zero_agreement_state(params, self.agreement_gain),
             step=jnp.zeros((), jnp.int32),
             skipped=jnp.zeros((), jnp.int32),
         )
@@ -185,15 +153,10 @@ class DirectLSTM:
             fused_lstm_layers(meta_params["params"]["lstm"], len(self.hidden_sizes)),
             range(num_coordinate_inputs), range(num_coordinate_inputs, self.num_features))
         readout = meta_params["params"]["readout"]
-        shared_steps = step_features(state.step + 1, self.step_timescales)
+        shared_layers = with_shared_inputs(layers, shared_kernel, step_features(state.step + 1, self.step_timescales))
         num_layers = len(self.hidden_sizes)
 
         def leaf_update(grad, carries, *moment_leaves):
-            shared = [shared_steps]
-            if self.direction_agreement:
-                shared.append(leaf_agreement(grad, moment_leaves, state.step, self.momentum_decays,
-                                             self.second_moment_decay)[None])
-            leaf_layers = with_shared_inputs(layers, shared_kernel, jnp.concatenate(shared))
 
             def chunk_update(g, *rest):
                 chunk_carries = tuple((as_float32(rest[2 * k]), as_float32(rest[2 * k + 1]))
@@ -201,7 +164,7 @@ class DirectLSTM:
                 inputs, _, chunk_moments = coordinate_inputs(g, rest[2 * num_layers:], state.step,
                                                              self.momentum_decays, self.second_moment_decay,
                                                              self.preprocess_p)
-                chunk_carries, hidden = fused_lstm_stack(leaf_layers, chunk_carries, inputs.T)
+                chunk_carries, hidden = fused_lstm_stack(shared_layers, chunk_carries, inputs.T)
                 update = gradient_presence(self.output_scale * (readout["kernel"][:, 0] @ hidden + readout["bias"][0]),
                                            g, self.gradient_epsilon)
                 return (update.astype(grad.dtype),
@@ -229,12 +192,10 @@ class DirectLSTM:
 
         def leaf_update(grad, carries, *moment_leaves):
             features = log_and_sign(grad, self.preprocess_p)
-            agreement = (leaf_agreement_feature(grad, moment_leaves, state.step, self.momentum_decays,
-                                                self.second_moment_decay) if self.direction_agreement else None)
             moment_features, moment_leaves = leaf_moment_features(
                 grad, moment_leaves, state.step, self.momentum_decays, self.second_moment_decay
             )
-            extras = (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape), agreement)
+            extras = (moment_features, leaf_step_features(state.step, self.step_timescales, grad.shape))
             features = jnp.concatenate([features, *(extra for extra in extras if extra is not None)], axis=-1)
             carries, update = network.apply(meta_params, lstm_carries_to_trailing(carries), features)
             carries = lstm_carries_to_leading(carries, self.lstm_state_dtype)
@@ -245,16 +206,13 @@ class DirectLSTM:
 
     def _apply_to_leaves(self, leaf_update, state: DirectLSTMState, grads):
         """The updates and next state from ``leaf_update(grad, carries, *moment_leaves)`` ->
-        ``(new_carries, update, *new_moment_leaves)`` applied to every parameter leaf, then
-        agreement scaling."""
+        ``(new_carries, update, *new_moment_leaves)`` applied to every parameter leaf."""
         moments = moment_trees(state.moments)
         (updates, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 1 + len(moments), state.lstm, grads, *moments
         )
-        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
-                                              self.agreement_decay)
         return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments),
-                                       agreement=agreement, step=state.step + 1)
+                                       step=state.step + 1)
 
 
 def lean_direct_lstm() -> DirectLSTM:

@@ -25,9 +25,7 @@ from learned_opt.networks import (
     zero_lstm_carries,
 )
 from learned_opt.optimizers.base import (
-    agreement_scaled,
     as_float32,
-    checked_agreement_scaling,
     checked_decays,
     checked_lstm_state_dtype,
     checked_momentum_decays,
@@ -35,8 +33,6 @@ from learned_opt.optimizers.base import (
     coordinate_inputs,
     flat_moment_leaves,
     from_state_bits,
-    leaf_agreement,
-    leaf_agreement_feature,
     leaf_moment_features,
     leaf_step_features,
     lstm_carries_to_leading,
@@ -47,7 +43,6 @@ from learned_opt.optimizers.base import (
     state_bits,
     stored_bits,
     updated_moment_state,
-    zero_agreement_state,
     zero_lstm_state,
     zero_moment_state,
 )
@@ -60,14 +55,12 @@ class GatedLSTMState(NamedTuple):
     float32 pytrees shaped like the parameters, kept for inspection and fed back as
     f_{t-1}, i_{t-1}. `moments` is a `MomentState`, or None without `momentum_decays`;
     `loss_averages` the moving averages of the log loss, one per `loss_change_decays`
-    (shape (0,) without them); `agreement` the `AgreementState` of `agreement_gain` (None
-    without it); `step` counts the steps taken."""
+    (shape (0,) without them); `step` counts the steps taken."""
 
     lstm: Any
     forget: Any
     input: Any
     moments: Any
-    agreement: Any
     loss_averages: jnp.ndarray
     step: jnp.ndarray
     skipped: jnp.ndarray
@@ -103,8 +96,7 @@ class GatedLSTM:
     rule is `max_learning_rate=1`, the default. The state's `input` holds this i_t (the
     effective per-coordinate learning rate); the gate is fed back as i_{t-1} / max_learning_rate,
     so the network sees the same inputs whatever the bound, and meta-parameters trained with
-    one bound run with any other (`checkpoint.meta_params_for`): a multiplier of every input
-    gate that can be chosen after meta-training (experiments/update_scale.py).
+    one bound run with any other (`dataclasses.replace` on the loaded rule).
 
     Also beyond the paper: `momentum_decays` (empty by default) adds to x_t the gradient's
     momenta at those decays and the gradient, each divided by its running RMS
@@ -126,41 +118,11 @@ class GatedLSTM:
     (`features.loss_change_features`; beta = 0 compares with the last step's loss), with
     which the input gate can shrink as soon as a step overshoots and raises the loss.
 
-    `direction_agreement` (off by default; needs `momentum_decays`) adds to x_t the cosine,
-    over the coordinates of each parameter leaf, between the gradient g_t and the previous
-    step's Adam direction (`features.direction_agreement`, Baydin et al. 2018's
-    hypergradient, normalised): with it the input gate can grow while the steps fall short
-    and shrink when they overshoot, a step size that follows the task.
-
-    `direction_correction` (off by default) adds a learned term to the descent direction d_t
-    (-grad_t or Adam's), a linear read-out of the first LSTM's output:
-
-        theta_t = f_t * theta_{t-1} - i_t * (d_t + w^T h_t + b)
-
-    In the paper the LSTM's candidate (the value the input gate lets into the cell state) is
-    the fixed -grad_t, where a general LSTM learns it, tanh(W [x_t, h_{t-1}] + b); with the
-    correction the gated rule can learn a direction other than d_t, as the direct rule does,
-    while the input gate still scales it. w and b start at zero, so a rule with it first
-    computes exactly the updates of the same rule without it (`checkpoint.meta_params_for`
-    adds the zero read-out to a checkpoint without one).
-
-    `warmup_steps` W (0, none, by default) scales the whole update of step t (t steps taken
-    before it) by the fixed linear warm-up min(t / W, 1), as ``optax.linear_schedule(0, 1, W)``
-    chained after the rule would: the first steps of a freshly initialised network are the
-    ones that can leave its ReLUs dead or its sigmoids saturated, for good. The gates fed
-    back and kept in the state are those before the warm-up. It has no meta-parameters, so
-    a checkpoint meta-trained with one W runs with any other (`checkpoint.meta_params_for`).
-    Nor have `agreement_gain` (0, off, by default) and `agreement_decay`, which scale each
-    parameter leaf's update by exp(gain * a_t), a_t the moving average of the cosine of its
-    gradient with its last update (`base.agreement_scaled`, a bounded hypergradient step size
-    on top of the input gate's).
-
     Cost per coordinate and step, with F_c inputs that differ between coordinates (the
     gradient's log-and-sign and moments; the loss and step features are the same for all)
-    and H units: 2 (F_c + H) 4 H + 2 H (2 + direction_correction) FLOPs of multiply-adds
+    and H units: 2 (F_c + H) 4 H + 4 H FLOPs of multiply-adds
     and 5 H + 2 transcendental functions; state 2 H numbers in `lstm_state_dtype` and the
-    two float32 gates, plus 4 (len(momentum_decays) + 1) bytes of moments and, with
-    `agreement_gain`, 4 bytes of the last update. `lstm_state_dtype` has no
+    two float32 gates, plus 4 (len(momentum_decays) + 1) bytes of moments. `lstm_state_dtype` has no
     meta-parameters, so a checkpoint runs with either.
     No derivative flows through a bfloat16 state (the update keeps it as integer bits), so
     estimators that backpropagate through the update (truncated backpropagation) need float32.
@@ -178,20 +140,11 @@ class GatedLSTM:
     direction_decay: float = 0.9
     step_timescales: tuple[float, ...] = ()
     loss_change_decays: tuple[float, ...] = ()
-    direction_correction: bool = False
-    warmup_steps: int = 0
-    direction_agreement: bool = False
-    agreement_gain: float = 0.0
-    agreement_decay: float = 0.9
     lstm_state_dtype: str = "float32"
 
     name: ClassVar[str] = "gated"
     needs_params: ClassVar[bool] = True
     needs_value: ClassVar[bool] = True
-    appended_inputs: ClassVar[tuple[str, ...]] = ("step_timescales", "loss_change_decays", "direction_agreement")
-    appended_heads: ClassVar[tuple[str, ...]] = ("direction_correction",)
-    schedule_settings: ClassVar[tuple[str, ...]] = ("warmup_steps", "max_learning_rate", "agreement_gain",
-                                                    "agreement_decay", "lstm_state_dtype")
 
     def __post_init__(self):
         if self.hidden_size < 1:
@@ -200,8 +153,6 @@ class GatedLSTM:
             raise ValueError(f"preprocess_p must be positive, got {self.preprocess_p}")
         if self.max_learning_rate <= 0:
             raise ValueError(f"max_learning_rate must be positive, got {self.max_learning_rate}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be non-negative, got {self.warmup_steps}")
         object.__setattr__(
             self, "momentum_decays", checked_momentum_decays(self.momentum_decays, self.second_moment_decay)
         )
@@ -212,19 +163,14 @@ class GatedLSTM:
         if self.descent_direction == "normalized_momentum" and self.direction_decay not in self.momentum_decays:
             raise ValueError(f'descent_direction="normalized_momentum" steps along the momentum at direction_decay '
                              f'({self.direction_decay}), which must be one of momentum_decays {self.momentum_decays}')
-        if self.direction_agreement and not self.momentum_decays:
-            raise ValueError("direction_agreement needs at least one of momentum_decays")
-        gain, decay = checked_agreement_scaling(self.agreement_gain, self.agreement_decay)
-        object.__setattr__(self, "agreement_gain", gain)
-        object.__setattr__(self, "agreement_decay", decay)
         checked_lstm_state_dtype(self.lstm_state_dtype)
 
     @property
     def num_features(self) -> int:
         """LSTM inputs per coordinate: log-and-sign of g and of the loss, the normalised
-        moments, the step features, the loss-change features, then the direction agreement."""
+        moments, the step features, then the loss-change features."""
         return (4 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
-                + len(self.loss_change_decays) + int(self.direction_agreement))
+                + len(self.loss_change_decays))
 
     @property
     def _direction_index(self) -> int:
@@ -239,7 +185,6 @@ class GatedLSTM:
     def network(self) -> GatedUpdateNetwork:
         return GatedUpdateNetwork(
             self.hidden_size, self.forget_bias_init, self.input_bias_init, self.gate_kernel_scale,
-            self.direction_correction,
         )
 
     def init(self, key):
@@ -256,7 +201,6 @@ class GatedLSTM:
             forget=full(_sigmoid(self.forget_bias_init)),
             input=full(self.initial_learning_rate),
             moments=zero_moment_state(params, len(self.momentum_decays)),
-            agreement=zero_agreement_state(params, self.agreement_gain),
             loss_averages=jnp.zeros((len(self.loss_change_decays),), jnp.float32),
             step=jnp.zeros((), jnp.int32),
             skipped=jnp.zeros((), jnp.int32),
@@ -271,7 +215,7 @@ class GatedLSTM:
 
     def step(self, meta_params, state: GatedLSTMState, grads, params, value):
         """One update, fused: per leaf, the features, the LSTM, both gates and the
-        correction in one pass over chunks of coordinates (`networks.map_coordinate_chunks`);
+        heads in one pass over chunks of coordinates (`networks.map_coordinate_chunks`);
         the inputs shared by every coordinate are folded into the LSTM's bias. Computes what
         `reference_step` computes, to float32 rounding."""
         layers, shared_kernel = split_shared_inputs(fused_lstm_layers(meta_params["params"]["lstm"], 1),
@@ -280,30 +224,20 @@ class GatedLSTM:
         forget_head = weights["forget_gate"]["Dense_0"]
         input_head = weights["input_gate"]["Dense_0"]
         h = self.hidden_size
-        head_kernels = [forget_head["kernel"][:h, 0], input_head["kernel"][:h, 0]]
-        if self.direction_correction:
-            head_kernels.append(weights["direction_correction"]["kernel"][:, 0])
-        head_kernel = jnp.stack(head_kernels)
+        head_kernel = jnp.stack([forget_head["kernel"][:h, 0], input_head["kernel"][:h, 0]])
         shared_step = [log_and_sign(value, self.preprocess_p), step_features(state.step + 1, self.step_timescales)]
         if self.loss_change_decays:
             shared_step.append(loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays))
-        shared_step = jnp.concatenate(shared_step)
-        warmup = jnp.minimum(state.step / self.warmup_steps, 1.0) if self.warmup_steps else 1.0
+        shared_layers = with_shared_inputs(layers, shared_kernel, jnp.concatenate(shared_step))
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
-            grad32 = grad.astype(jnp.float32)
-            shared = [shared_step]
-            if self.direction_agreement:
-                shared.append(leaf_agreement(grad32, moment_leaves, state.step, self.momentum_decays,
-                                             self.second_moment_decay)[None])
-            leaf_layers = with_shared_inputs(layers, shared_kernel, jnp.concatenate(shared))
 
             def chunk_update(g, theta, forget, input_gate, cell, hidden, *chunk_moments):
                 g, theta = g.astype(jnp.float32), theta.astype(jnp.float32)
                 inputs, moment_inputs, chunk_moments = coordinate_inputs(
                     g, chunk_moments, state.step, self.momentum_decays, self.second_moment_decay, self.preprocess_p)
                 ((cell, hidden),), out = fused_lstm_stack(
-                    leaf_layers, ((as_float32(cell), as_float32(hidden)),), inputs.T)
+                    shared_layers, ((as_float32(cell), as_float32(hidden)),), inputs.T)
                 heads = head_kernel @ out
                 forget = jax.nn.sigmoid(heads[0] + theta * forget_head["kernel"][h, 0]
                                         + forget * forget_head["kernel"][h + 1, 0] + forget_head["bias"][0])
@@ -311,9 +245,7 @@ class GatedLSTM:
                     heads[1] + theta * input_head["kernel"][h, 0]
                     + (input_gate / self.max_learning_rate) * input_head["kernel"][h + 1, 0] + input_head["bias"][0])
                 direction = g if self.descent_direction == "gradient" else moment_inputs[:, self._direction_index]
-                if self.direction_correction:
-                    direction = direction + (heads[2] + weights["direction_correction"]["bias"][0])
-                update = warmup * ((forget - 1.0) * theta - input_gate * direction)
+                update = (forget - 1.0) * theta - input_gate * direction
                 return (update.astype(grad.dtype), forget, input_gate, stored_bits(cell, self.lstm_state_dtype),
                         stored_bits(hidden, self.lstm_state_dtype), *chunk_moments)
 
@@ -339,22 +271,19 @@ class GatedLSTM:
         loss_features = log_and_sign(value, self.preprocess_p)
         loss_changes = (loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays)
                         if self.loss_change_decays else None)
-        warmup = jnp.minimum(state.step / self.warmup_steps, 1.0) if self.warmup_steps else 1.0
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
             grad32 = grad.astype(jnp.float32)
             theta32 = theta.astype(jnp.float32)
-            agreement = (leaf_agreement_feature(grad32, moment_leaves, state.step, self.momentum_decays,
-                                                self.second_moment_decay) if self.direction_agreement else None)
             moment_features, moment_leaves = leaf_moment_features(
                 grad32, moment_leaves, state.step, self.momentum_decays, self.second_moment_decay
             )
             features = [log_and_sign(grad32, self.preprocess_p), jnp.broadcast_to(loss_features, grad.shape + (2,))]
             step_features = leaf_step_features(state.step, self.step_timescales, grad.shape)
-            for extra in (moment_features, step_features, loss_changes, agreement):
+            for extra in (moment_features, step_features, loss_changes):
                 if extra is not None:
                     features.append(jnp.broadcast_to(extra, grad.shape + extra.shape[-1:]))
-            carries, forget, input_gate, correction = network.apply(
+            carries, forget, input_gate = network.apply(
                 meta_params, lstm_carries_to_trailing(carries), jnp.concatenate(features, axis=-1), theta32,
                 previous_forget, previous_input / self.max_learning_rate,
             )
@@ -362,25 +291,21 @@ class GatedLSTM:
             input_gate = self.max_learning_rate * input_gate
             direction = (grad32 if self.descent_direction == "gradient"
                          else moment_features[..., self._direction_index])
-            update = warmup * ((forget - 1.0) * theta32 - input_gate * (direction + correction))
+            update = (forget - 1.0) * theta32 - input_gate * direction
             return carries, update.astype(grad.dtype), forget, input_gate, *moment_leaves
 
         return self._apply_to_leaves(leaf_update, state, grads, params, value)
 
-
     def _apply_to_leaves(self, leaf_update, state: GatedLSTMState, grads, params, value):
         """The updates and next state from ``leaf_update(grad, carries, theta, previous_forget,
         previous_input, *moment_leaves)`` -> ``(new_carries, update, forget, input,
-        *new_moment_leaves)`` applied to every parameter leaf, then agreement scaling."""
+        *new_moment_leaves)`` applied to every parameter leaf."""
         moments = moment_trees(state.moments)
         (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
         )
-        updates, agreement = agreement_scaled(updates, grads, state.agreement, self.agreement_gain,
-                                              self.agreement_decay)
         return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
                                        moments=updated_moment_state(state.moments, new_moments),
-                                       agreement=agreement,
                                        loss_averages=accumulate_log_loss(state.loss_averages, value,
                                                                          self.loss_change_decays),
                                        step=state.step + 1)
