@@ -19,6 +19,15 @@ def _write_json(path: str | None, payload) -> None:
         Path(path).write_text(json.dumps(payload, indent=2) + "\n")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """States an option's default unless it has none, or its help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -86,7 +95,10 @@ def export_command(args: argparse.Namespace) -> int:
 def plot_command(args: argparse.Namespace) -> int:
     from learned_opt.plotting import plot_metrics
 
-    path = plot_metrics(args.metrics, args.out)
+    try:
+        path = plot_metrics(args.metrics, args.out)
+    except ValueError as error:
+        raise SystemExit(f"learned-opt plot: error: {error}")
     print(f"wrote {path}")
     return 0
 
@@ -115,15 +127,22 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def benchmark_command(args: argparse.Namespace) -> int:
+    from learned_opt.data import availability
     from learned_opt.suite import SuiteConfig, run_suite
 
     config = SuiteConfig.quick() if args.quick else SuiteConfig()
     changes = {"datasets": tuple(args.datasets) if args.datasets else None, "num_seeds": args.seeds,
                "meta_steps": args.meta_steps}
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+    missing = {name: detail for name in config.datasets for available, detail in [availability(name)]
+               if not available}
+    if missing:
+        raise SystemExit("learned-opt benchmark: error: " + "; ".join(f"{name}: {detail}"
+                                                                       for name, detail in missing.items()))
+    out = Path(args.out or f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}")
     start = time.perf_counter()
-    results = run_suite(config, Path(args.out))
-    print(f"wrote {args.out}/suite.json, suite.md and PNG curves in {time.perf_counter() - start:.0f}s")
+    results = run_suite(config, out)
+    print(f"wrote {out}/suite.json, suite.md and PNG curves in {time.perf_counter() - start:.0f}s")
     _write_json(args.json, results)
     return 0
 
@@ -145,6 +164,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from learned_opt.data import DATASETS
+
     parser = argparse.ArgumentParser(
         prog="learned-opt",
         description="Meta-train learned LSTM optimizers and compare them with tuned optax baselines.",
@@ -195,9 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run each checkpoint and each baseline on the same held-out test problems. "
         "Baselines get the learning rate, from a log grid (1e-4 .. 10, quarter decades), with the "
         "lowest mean final loss on separate tuning problems.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
-    evaluate.add_argument("--checkpoint", nargs="+", default=[], metavar="PATH",
+    evaluate.add_argument("--checkpoint", nargs="+", required=True, metavar="PATH",
                           help="run directories or checkpoint files of learned optimizers, or names of shipped "
                           "ones (learned_opt.list_pretrained())")
     evaluate.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
@@ -218,12 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Nesterov on held-out seeds of the base task and of its variants (200 steps, 40 units, two layers, "
         "ReLU). Writes OUT/suite.json, OUT/suite.md and OUT/suite_DATASET.png; meta-training runs are kept "
         "under OUT/runs and reused.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     benchmark.add_argument("--quick", action="store_true", help="a reduced suite (digits, base task, 4 seeds)")
-    benchmark.add_argument("--out", default="experiments/results/suite", help="output directory")
-    benchmark.add_argument("--datasets", nargs="+",
-                           help="datasets (default: digits, mnist1d, and mnist when its files are present; quick: digits)")
+    benchmark.add_argument("--out", help="output directory, reused by a later call (default: a new "
+                           "benchmark-DATE-TIME directory here)")
+    benchmark.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), metavar="DATASET",
+                           help=f"datasets among {', '.join(sorted(DATASETS))} (default: digits, mnist1d, and mnist "
+                           "when its files are present; quick: digits)")
     benchmark.add_argument("--seeds", type=_positive_int, help="held-out seeds per variant (default 20; quick 4)")
     benchmark.add_argument("--meta-steps", type=_positive_int, help="meta-training steps per rule (default 300)")
     benchmark.add_argument("--json", metavar="PATH", help="also write the results JSON here")
@@ -235,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an MLP (64 ReLU units) on scikit-learn's digits with a shipped learned optimizer and "
         "with Adam whose learning rate is tuned on other seeds of the same task; print final training loss, "
         "test accuracy and wall time, and plot both loss curves. Works offline.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     demo.add_argument("--optimizer", default=None, help="pretrained name (see learned_opt.list_pretrained(); "
                       "default: the general-purpose one)")
@@ -250,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         help="plot the meta-loss and validation loss of a metrics log",
         description="Write a PNG of meta-loss (per meta-step) and validation loss from a metrics.jsonl.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     plot.add_argument("metrics", help="a metrics.jsonl, or the run directory holding one")
     plot.add_argument("--out", help="PNG to write (default: metrics.png beside the log)")

@@ -15,7 +15,7 @@ def pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise SystemExit("plotting needs matplotlib, a dependency of learned-opt: pip install matplotlib") from error
+        raise SystemExit('plotting needs matplotlib: pip install "learned-opt[plot]"') from error
     return plt
 
 
@@ -25,7 +25,19 @@ def read_metrics(path) -> list[dict]:
     path = path / "metrics.jsonl" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"No metrics log at {path}")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or record.get("kind") not in ("train", "validation"):
+            raise ValueError(f"{path}:{number} is not a meta-training metrics record (a JSON object whose "
+                             f'"kind" is "train" or "validation"); pass the metrics.jsonl of a run')
+        records.append(record)
+    return records
 
 
 def plot_metrics(path, out=None) -> Path:

@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tree_equal
 from flax import serialization
 
 import learned_opt as lo
-from conftest import tree_equal
 from learned_opt import checkpoint
 from learned_opt.checkpoint import CheckpointError
 from learned_opt.optimizers import rule_config, rule_from_config

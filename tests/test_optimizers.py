@@ -3,16 +3,14 @@ optax, skipping of non-finite steps, and determinism. Both update rules, jit and
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import LEAF_SHAPES, RULE_VARIANTS, cached_jit, make_params, optimizer, tree_allclose, tree_equal
 
 import learned_opt as lo
-
-from conftest import LEAF_SHAPES, RULE_VARIANTS, cached_jit, make_params, optimizer, tree_allclose, tree_equal
 
 MAGNITUDES = (1e-30, 1e-10, 1.0, 1e10, 1e30)
 LOSSES = (0.0, 1e-30, 1e-10, 1.0, 1e10, 1e30)

@@ -1,9 +1,9 @@
 """Shipped optimizers: every one loads offline and trains a small model; the demo runs."""
 
 import dataclasses
-import re
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -96,9 +96,10 @@ def test_demo_prints_and_plots(tmp_path, capsys):
     assert [row["optimizer"] for row in rows] == ["learned (l2l)", "adam"]
     for row in rows:
         assert 0.0 <= row["test_accuracy"] <= 1.0 and np.isfinite(row["final_train_loss"]) and row["seconds"] > 0
+        assert row["seeds"] == 5
     assert plot.stat().st_size > 1000
     out = capsys.readouterr().out
-    assert "test accuracy" in out and "| adam |" in out
+    assert "test accuracy" in out and "| adam |" in out and "Medians over 5 seeds" in out
 
 
 def test_held_out_architectures_are_not_meta_training_families():

@@ -6,7 +6,7 @@ import dataclasses
 
 from learned_opt.optimizers.base import UpdateRule, map_leaves
 from learned_opt.optimizers.direct import DirectLSTM, DirectLSTMState, lean_direct_lstm
-from learned_opt.optimizers.export import learned_optimizer
+from learned_opt.optimizers.export import TrainState, learned_optimizer
 from learned_opt.optimizers.gated import GatedLSTM, GatedLSTMState, find_gated_state, gate_statistics
 
 RULES: dict[str, type] = {DirectLSTM.name: DirectLSTM, GatedLSTM.name: GatedLSTM}
@@ -41,6 +41,7 @@ __all__ = [
     "GatedLSTM",
     "GatedLSTMState",
     "RULES",
+    "TrainState",
     "UpdateRule",
     "find_gated_state",
     "gate_statistics",

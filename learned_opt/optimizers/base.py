@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import numbers
 from typing import Any, Callable, ClassVar, NamedTuple, Protocol
 
 import chex
@@ -254,3 +256,12 @@ def leaf_step_features(step: jnp.ndarray, step_timescales: tuple[float, ...], sh
     if not step_timescales:
         return None
     return jnp.broadcast_to(step_features(step + 1, step_timescales), tuple(shape) + (len(step_timescales),))
+
+
+def check_number_fields(rule) -> None:
+    """Raises a ValueError naming any field annotated int or float that holds something else
+    (a string read from a config file, say), before the rule's range checks compare it."""
+    for field in dataclasses.fields(rule):
+        value = getattr(rule, field.name)
+        if field.type in ("int", "float") and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise ValueError(f"{type(rule).__name__}.{field.name} must be a number, got {value!r}")

@@ -19,6 +19,7 @@ from learned_opt.networks import (
 )
 from learned_opt.optimizers.base import (
     as_float32,
+    check_number_fields,
     checked_lstm_state_dtype,
     checked_momentum_decays,
     checked_step_timescales,
@@ -109,6 +110,7 @@ class DirectLSTM:
     needs_value: ClassVar[bool] = False
 
     def __post_init__(self):
+        check_number_fields(self)
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")

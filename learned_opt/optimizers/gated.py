@@ -26,6 +26,7 @@ from learned_opt.networks import (
 )
 from learned_opt.optimizers.base import (
     as_float32,
+    check_number_fields,
     checked_decays,
     checked_lstm_state_dtype,
     checked_momentum_decays,
@@ -147,6 +148,7 @@ class GatedLSTM:
     needs_value: ClassVar[bool] = True
 
     def __post_init__(self):
+        check_number_fields(self)
         if self.hidden_size < 1:
             raise ValueError(f"hidden_size must be positive, got {self.hidden_size}")
         if self.preprocess_p <= 0:

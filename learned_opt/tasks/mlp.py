@@ -84,6 +84,12 @@ class MLPFamily(TaskFamily):
         inputs, labels = batch
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(self.logits(params, inputs), labels))
 
+    def full_train_loss(self, params) -> jax.Array:
+        """Mean cross-entropy over the dataset's whole training split."""
+        dataset = load_dataset(self.dataset)
+        batch = (jnp.asarray(dataset.train_inputs), jnp.asarray(dataset.train_labels))
+        return self.loss({}, params, batch)
+
     def test_accuracy(self, params) -> jax.Array:
         """Fraction of the dataset's test split classified correctly."""
         dataset = load_dataset(self.dataset)
