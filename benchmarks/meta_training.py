@@ -9,8 +9,8 @@
    - "quadratic": the direct rule on 10-dimensional quadratics, 64 tasks, truncated
      backpropagation over 20 steps; on the CPU with the task batch sharded over 1 and over
      4 XLA host devices (--xla_force_host_platform_device_count=4);
-   - "mlp_pes": the shipped `gated` optimizer meta-trained as `experiments/pretrain.py`
-     meta-trains it, PES over 25-step truncations of 400-step runs, on the three-layer
+   - "mlp_pes": the shipped `gated` optimizer meta-trained as its recipe meta-trains it,
+     PES over 25-step truncations of 400-step runs, on the three-layer
      48-48-48 ReLU network on mnist1d, with 32 and 256 tasks per meta-step.
 2. Peak memory: XLA's compiled temporary-buffer size of one meta-step against the
    truncation length, with and without rematerialisation (`jax.checkpoint` of each inner
@@ -74,8 +74,9 @@ def workload(name: str, num_tasks: int):
         config = MetaTrainConfig(num_tasks=num_tasks, horizon=100, truncation_length=20)
         return lo.DirectLSTM(), QuadraticFamily(), None, config
     shipped = load_pretrained("gated")
-    config = MetaTrainConfig(num_tasks=num_tasks, horizon=400, truncation_length=25, estimator="pes",
-                             meta_objective="log_loss")
+    config = MetaTrainConfig(
+        num_tasks=num_tasks, horizon=400, truncation_length=25, estimator="pes", meta_objective="log_loss"
+    )
     family = MLPFamily(hidden_sizes=(48, 48, 48), activation="relu", dataset="mnist1d")
     return shipped.rule, family, shipped.meta_params, config
 
@@ -154,7 +155,9 @@ def machine_report(results: dict, command: str) -> list[str]:
         "",
         "### Meta-training throughput",
         "",
-        "| workload | devices | tasks | meta-steps/s | inner steps/s, meta-training | inner steps/s, learned optimizer training | inner steps/s, Adam | learned / Adam time | meta-step / Adam unroll time |",
+        "| workload | devices | tasks | meta-steps/s | inner steps/s, meta-training "
+        "| inner steps/s, learned optimizer training | inner steps/s, Adam | learned / Adam time "
+        "| meta-step / Adam unroll time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["throughput"]:
@@ -188,8 +191,14 @@ def speedup_report(results_by_file: dict[str, dict]) -> list[str]:
     if not cpu or not accelerators:
         return []
     on_cpu = {(row["workload"], row["num_tasks"]): row for row in cpu[0]["throughput"] if row["devices"] == 1}
-    lines = ["## Accelerator over CPU", "", f"Meta-steps per second over those on {cpu[0]['machine']}.", "",
-             "| machine | workload | tasks | speed-up |", "|---|---|---|---|"]
+    lines = [
+        "## Accelerator over CPU",
+        "",
+        f"Meta-steps per second over those on {cpu[0]['machine']}.",
+        "",
+        "| machine | workload | tasks | speed-up |",
+        "|---|---|---|---|",
+    ]
     for results in accelerators:
         for row in results["throughput"]:
             base = on_cpu.get((row["workload"], row["num_tasks"]))
@@ -213,7 +222,7 @@ def report(results_by_file: dict[str, dict]) -> str:
         "",
         "quadratic: the direct rule on 10-dimensional quadratics, truncated backpropagation over",
         "20 steps. mlp_pes: the shipped `gated` optimizer under PES over 25-step truncations (as",
-        "`experiments/pretrain.py` meta-trains it) on the 48-48-48 ReLU network on mnist1d.",
+        "recipe `gated` meta-trains it) on the 48-48-48 ReLU network on mnist1d.",
         "",
         "Every 'per second' counts inner optimizer steps summed over the tasks. The learned",
         "optimizer runs two 20-unit LSTM layers per coordinate, so on a 10-parameter problem it",
@@ -233,20 +242,32 @@ def machine_description(backend: str) -> str:
     import jax
 
     if backend == "cpu":
-        return f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {platform.python_version()}, jax {jax.__version__}"
-    return (f"{jax.devices()[0].device_kind}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-            f"jax {jax.__version__}")
+        python = platform.python_version()
+        return f"{platform.machine()} CPU, {os.cpu_count()} cores, Python {python}, jax {jax.__version__}"
+    return (
+        f"{jax.devices()[0].device_kind}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+        f"jax {jax.__version__}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results.json",
-                        help="JSON results; a Markdown report of every results*.json beside it goes there as README.md")
-    parser.add_argument("--backend", choices=("cpu", "cuda", "rocm", "tpu"), default="cpu",
-                        help="the JAX platform every measurement runs on")
+    parser.add_argument(
+        "--out",
+        default="benchmarks/results.json",
+        help="JSON results; a Markdown report of every results*.json beside it goes there as README.md",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("cpu", "cuda", "rocm", "tpu"),
+        default="cpu",
+        help="the JAX platform every measurement runs on",
+    )
     parser.add_argument("--repeats", type=int, default=50, help="timed quadratic meta-steps per configuration")
     parser.add_argument("--mlp-repeats", type=int, default=10, help="timed mlp_pes meta-steps per configuration")
-    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 50, 100, 200], help="truncation lengths for memory")
+    parser.add_argument(
+        "--lengths", type=int, nargs="+", default=[10, 20, 50, 100, 200], help="truncation lengths for memory"
+    )
     parser.add_argument(THROUGHPUT_WORKER, nargs=3, metavar=("WORKLOAD", "DEVICES", "TASKS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.throughput_worker:
@@ -263,8 +284,18 @@ def main() -> None:
     for name, (cpu_runs, gpu_tasks) in WORKLOADS.items():
         runs = cpu_runs if args.backend == "cpu" else [(1, tasks) for tasks in gpu_tasks]
         for devices, tasks in runs:
-            command = [sys.executable, __file__, THROUGHPUT_WORKER, name, str(devices), str(tasks),
-                       "--repeats", str(args.repeats), "--mlp-repeats", str(args.mlp_repeats)]
+            command = [
+                sys.executable,
+                __file__,
+                THROUGHPUT_WORKER,
+                name,
+                str(devices),
+                str(tasks),
+                "--repeats",
+                str(args.repeats),
+                "--mlp-repeats",
+                str(args.mlp_repeats),
+            ]
             output = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
             rows.append(json.loads(output.strip().splitlines()[-1]))
     results = {

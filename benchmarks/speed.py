@@ -33,7 +33,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
 from report import write_readme
 
 from learned_opt import GatedLSTM, learned_optimizer
@@ -64,8 +63,7 @@ def rule_flops_per_coordinate(rule) -> int:
         h = rule.hidden_size
         return 2 * (rule.num_features + h) * 4 * h + 4 * h
     sizes = (rule.num_features, *rule.hidden_sizes)
-    return sum(2 * (sizes[k] + sizes[k + 1]) * 4 * sizes[k + 1] for k in range(len(rule.hidden_sizes))) \
-        + 2 * sizes[-1]
+    return sum(2 * (sizes[k] + sizes[k + 1]) * 4 * sizes[k + 1] for k in range(len(rule.hidden_sizes))) + 2 * sizes[-1]
 
 
 def optimizers(reference: bool) -> dict:
@@ -151,6 +149,7 @@ def median_seconds(function, *args, repeats: int) -> float:
 def train_step_times(loss, params, batch, transforms: dict, repeats: int) -> dict:
     results = {}
     for name, (tx, _) in transforms.items():
+
         def train_step(params, state, batch, tx=tx):
             value, grads = jax.value_and_grad(loss)(params, batch)
             updates, state = tx.update(grads, state, params, value=value)
@@ -190,38 +189,56 @@ def update_rates(transforms: dict, num_params: int, dot_rate: float) -> dict:
 
 def state_bytes_per_parameter(transforms: dict, params) -> dict:
     num_params = sum(leaf.size for leaf in jax.tree.leaves(params))
-    return {name: sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(jax.eval_shape(tx.init, params)))
-            / num_params
-            for name, (tx, _) in transforms.items()}
+    return {
+        name: sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(jax.eval_shape(tx.init, params)))
+        / num_params
+        for name, (tx, _) in transforms.items()
+    }
 
 
 def markdown(results: dict) -> str:
     names = list(results["state_bytes_per_parameter"])
-    lines = [f"### {results['machine']}{' (per-leaf reference path)' if results['reference'] else ''}", "",
-             f"`jnp.dot` of 2048x2048 float32: {results['dot_gflops']:.0f} GFLOP/s.", "",
-             "Full train step, time over Adam's (Adam's time; compile seconds of l2l / gated / lean):", "",
-             "| problem | params | " + " | ".join(names) + " | compile |",
-             "|---|---|" + "---|" * len(names) + "---|"]
+    lines = [
+        f"### {results['machine']}{' (per-leaf reference path)' if results['reference'] else ''}",
+        "",
+        f"`jnp.dot` of 2048x2048 float32: {results['dot_gflops']:.0f} GFLOP/s.",
+        "",
+        "Full train step, time over Adam's (Adam's time; compile seconds of l2l / gated / lean):",
+        "",
+        "| problem | params | " + " | ".join(names) + " | compile |",
+        "|---|---|" + "---|" * len(names) + "---|",
+    ]
     for problem, entry in results["train_step"].items():
         times = entry["optimizers"]
-        cells = [f"{times[n]['over_adam']:.2f}x" if n != "adam" else f"{times[n]['seconds'] * 1e3:.2f} ms"
-                 for n in names]
+        cells = [
+            f"{times[n]['over_adam']:.2f}x" if n != "adam" else f"{times[n]['seconds'] * 1e3:.2f} ms" for n in names
+        ]
         compiles = " / ".join(f"{times[n]['compile_seconds']:.1f}" for n in ("l2l", "gated", "lean"))
         lines.append(f"| {problem} | {entry['num_params']:,} | " + " | ".join(cells) + f" | {compiles} |")
-    lines += ["", f"The update alone, one leaf of {results['update']['num_params']:,} parameters:", "",
-              "| optimizer | time | kFLOP per coordinate | share of the `jnp.dot` rate |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"The update alone, one leaf of {results['update']['num_params']:,} parameters:",
+        "",
+        "| optimizer | time | kFLOP per coordinate | share of the `jnp.dot` rate |",
+        "|---|---|---|---|",
+    ]
     for name, entry in results["update"]["optimizers"].items():
         flops = f"{entry['flops_per_coordinate'] / 1e3:.1f}" if "flops_per_coordinate" in entry else "-"
         share = f"{entry['share_of_dot_rate']:.1%}" if "share_of_dot_rate" in entry else "-"
         lines.append(f"| {name} | {entry['seconds'] * 1e3:.1f} ms | {flops} | {share} |")
-    lines += ["", "| state bytes per parameter | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
-              "| | " + " | ".join(f"{results['state_bytes_per_parameter'][n]:.0f}" for n in names) + " |"]
+    lines += [
+        "",
+        "| state bytes per parameter | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+        "| | " + " | ".join(f"{results['state_bytes_per_parameter'][n]:.0f}" for n in names) + " |",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     parser.add_argument("--reference", action="store_true", help="run the learned rules' per-leaf reference path")
     parser.add_argument("--repeats", type=int, default=20, help="timed train steps per problem below 1M parameters")
@@ -229,19 +246,28 @@ def main() -> None:
     args = parser.parse_args()
     transforms = optimizers(args.reference)
     dot_rate = dot_flops_per_second()
-    results = {"machine": f"{platform.machine()} {jax.default_backend().upper()}, {jax.device_count()} device(s), "
-                          f"jax {jax.__version__}",
-               "reference": args.reference, "dot_gflops": dot_rate / 1e9, "train_step": {}}
+    results = {
+        "machine": f"{platform.machine()} {jax.default_backend().upper()}, {jax.device_count()} device(s), "
+        f"jax {jax.__version__}",
+        "reference": args.reference,
+        "dot_gflops": dot_rate / 1e9,
+        "train_step": {},
+    }
     all_problems = problems()
     for name, (loss, params, batch) in all_problems.items():
         if args.problems and name not in args.problems:
             continue
         num_params = int(sum(leaf.size for leaf in jax.tree.leaves(params)))
         repeats = args.repeats if num_params < 1_000_000 else 3
-        results["train_step"][name] = {"num_params": num_params,
-                                       "optimizers": train_step_times(loss, params, batch, transforms, repeats)}
-        print(name, {k: round(v["over_adam"], 2) for k, v in results["train_step"][name]["optimizers"].items()},
-              flush=True)
+        results["train_step"][name] = {
+            "num_params": num_params,
+            "optimizers": train_step_times(loss, params, batch, transforms, repeats),
+        }
+        print(
+            name,
+            {k: round(v["over_adam"], 2) for k, v in results["train_step"][name]["optimizers"].items()},
+            flush=True,
+        )
     results["update"] = {"num_params": 2**20, "optimizers": update_rates(transforms, 2**20, dot_rate)}
     results["state_bytes_per_parameter"] = state_bytes_per_parameter(transforms, all_problems["mlp_16k"][1])
     report = markdown(results)

@@ -11,7 +11,8 @@ over 1e-4 ... 10 in quarter decades. The final loss is one minibatch's, so at 10
 the differences between the optimizers; 100 seeds narrow it about threefold.
 `--seed` draws other test and tuning problems (and other minibatches) of the same tasks, to
 replicate the table. `--beside JSON` adds the learned optimizers of an earlier output of this
-script as columns (the README's table shows the files shipped before the recipes this way). Writes experiments/results/pretrained.json and pretrained.md, or
+script as columns (the README's table shows the files shipped before the recipes this way).
+Writes experiments/results/pretrained.json and pretrained.md, or
 pretrained_seed{S}.json and .md for a seed S other than 0; with `--names` other than both
 rules, the names join the file name (pretrained_seed1_gated.md), so that the tables of both
 rules are not overwritten.
@@ -55,17 +56,32 @@ def entry_key(entry: dict) -> tuple:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), choices=list(lo.list_pretrained()),
-                        help="shipped optimizers to evaluate")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
-                        help="evaluate the checkpoint file PATH under NAME instead of shipped optimizers (repeatable)")
-    parser.add_argument("--num-problems", type=int, default=100,
-                        help="test seeds per task, and tuning seeds for Adam's learning rate")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="root seed of the test and tuning problems (0: the table in the README)")
-    parser.add_argument("--beside", metavar="JSON",
-                        help="also show the learned optimizers of this earlier output (same tasks and seeds) as "
-                             "columns 'NAME (previous)'")
+    parser.add_argument(
+        "--names",
+        nargs="+",
+        default=list(DEFAULT_NAMES),
+        choices=list(lo.list_pretrained()),
+        help="shipped optimizers to evaluate",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="evaluate the checkpoint file PATH under NAME instead of shipped optimizers (repeatable)",
+    )
+    parser.add_argument(
+        "--num-problems", type=int, default=100, help="test seeds per task, and tuning seeds for Adam's learning rate"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="root seed of the test and tuning problems (0: the table in the README)"
+    )
+    parser.add_argument(
+        "--beside",
+        metavar="JSON",
+        help="also show the learned optimizers of this earlier output (same tasks and seeds) as "
+        "columns 'NAME (previous)'",
+    )
     args = parser.parse_args()
     if args.num_problems < 2:
         parser.error("--num-problems must be at least 2 for a confidence interval")
@@ -97,13 +113,33 @@ def main() -> None:
     for dataset, hidden, activation in HELD_OUT:
         family = MLPFamily(hidden_sizes=hidden, activation=activation, dataset=dataset)
         for steps in STEPS:
-            rows, _ = compare(family, learned, ("adam",), seed=args.seed, num_problems=args.num_problems,
-                              tuning_problems=args.num_problems,
-                              num_steps=steps, grid=DEFAULT_LEARNING_RATES)
-            results.append({"dataset": dataset, "hidden_sizes": list(hidden), "activation": activation,
-                            "steps": steps, "rows": [row.as_dict() for row in rows]})
-            print(dataset, hidden, activation, steps, [(r.optimizer, round(r.final_loss_mean, 4)) for r in rows],
-                  flush=True)
+            rows, _ = compare(
+                family,
+                learned,
+                ("adam",),
+                seed=args.seed,
+                num_problems=args.num_problems,
+                tuning_problems=args.num_problems,
+                num_steps=steps,
+                grid=DEFAULT_LEARNING_RATES,
+            )
+            results.append(
+                {
+                    "dataset": dataset,
+                    "hidden_sizes": list(hidden),
+                    "activation": activation,
+                    "steps": steps,
+                    "rows": [row.as_dict() for row in rows],
+                }
+            )
+            print(
+                dataset,
+                hidden,
+                activation,
+                steps,
+                [(r.optimizer, round(r.final_loss_mean, 4)) for r in rows],
+                flush=True,
+            )
     out = ROOT / "experiments" / "results"
     (out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"{time.perf_counter() - start:.0f} s")
@@ -128,10 +164,13 @@ def main() -> None:
 
         task = task_label(entry["dataset"], entry["hidden_sizes"], entry["activation"])
         previous = {row["optimizer"]: row for row in beside.get(entry_key(entry), [])}
-        learned_cells = " | ".join([cell(rows[name]) for name in args.names]
-                                   + [cell(previous[name]) for name in beside_learned])
-        lines.append(f"| {task} | {entry['steps']} | {learned_cells} | "
-                     f"{adam['final_loss_mean']:.4g} ± {adam['final_loss_ci95']:.2g} ({adam['learning_rate']:.3g}) |")
+        learned_cells = " | ".join(
+            [cell(rows[name]) for name in args.names] + [cell(previous[name]) for name in beside_learned]
+        )
+        lines.append(
+            f"| {task} | {entry['steps']} | {learned_cells} | "
+            f"{adam['final_loss_mean']:.4g} ± {adam['final_loss_ci95']:.2g} ({adam['learning_rate']:.3g}) |"
+        )
     lines += ["", "**Bold**: below tuned Adam."]
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

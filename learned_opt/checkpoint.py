@@ -127,7 +127,8 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
     except Exception as error:
         raise CheckpointError(f"{path} is not a learned_opt checkpoint: its body is not msgpack ({error})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path} is not a learned_opt checkpoint (format {payload.get('format') if isinstance(payload, dict) else None!r})")
+        found = payload.get("format") if isinstance(payload, dict) else None
+        raise CheckpointError(f"{path} is not a learned_opt checkpoint (format {found!r})")
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {payload.get('format_version')}; "
@@ -149,13 +150,22 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
 # name -> (file under learned_opt/pretrained/, one-line description); each file is written by
 # `learned-opt export` from a run of the recipe learned_opt/recipes/NAME.py
 PRETRAINED: dict[str, tuple[str, str]] = {
-    "l2l": ("l2l.msgpack", "direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the "
-            "step number too, meta-trained on ten small MLP classifiers; the general-purpose default"),
-    "gated": ("gated.msgpack", "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction, its "
-              "input gate a learned learning rate, reading the loss's changes and the step number too, "
-              "meta-trained on ten small MLP classifiers"),
-    "gated_mlp_digits": ("gated_mlp_digits.msgpack", "the paper's gated LSTM rule meta-trained on the base MLP "
-                         "(20 sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)"),
+    "l2l": (
+        "l2l.msgpack",
+        "direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the "
+        "step number too, meta-trained on ten small MLP classifiers; the general-purpose default",
+    ),
+    "gated": (
+        "gated.msgpack",
+        "gated LSTM rule (Ravi & Larochelle 2017) stepping along Adam's direction, its "
+        "input gate a learned learning rate, reading the loss's changes and the step number too, "
+        "meta-trained on ten small MLP classifiers",
+    ),
+    "gated_mlp_digits": (
+        "gated_mlp_digits.msgpack",
+        "the paper's gated LSTM rule meta-trained on the base MLP "
+        "(20 sigmoid units) on digits only; unstable on other activations (notebooks/gates.ipynb)",
+    ),
 }
 DEFAULT_PRETRAINED = "l2l"
 

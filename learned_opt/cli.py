@@ -63,19 +63,20 @@ def meta_train_command(args: argparse.Namespace) -> int:
         if args.family:
             recipe = recipe.with_families(tuple(load_attribute(spec) for spec in args.family))
     except (ImportError, AttributeError, ValueError) as error:
-        raise SystemExit(f"learned-opt meta-train: error: {error}")
+        raise SystemExit(f"learned-opt meta-train: error: {error}") from None
     if args.smoke:
         recipe = recipe.smoke()
     try:
-        written = run_recipe(recipe, args.out, resume=args.resume, progress=not args.no_progress,
-                             recipe_file=str(path))
+        written = run_recipe(recipe, args.out, resume=args.resume, progress=not args.no_progress, recipe_file=str(path))
     except FileExistsError as error:
-        raise SystemExit(f"learned-opt meta-train: error: {error}")
+        raise SystemExit(f"learned-opt meta-train: error: {error}") from None
     if jax.process_index() == 0:
         metadata = checkpoint.load(written).metadata
         for stage in metadata["stages"]:
-            print(f"stage {stage['stage']}: best validation loss {stage['best_validation_loss']:.4g} at meta-step "
-                  f"{stage['best_step']} ({stage['seconds']:.0f} s)")
+            print(
+                f"stage {stage['stage']}: best validation loss {stage['best_validation_loss']:.4g} at meta-step "
+                f"{stage['best_step']} ({stage['seconds']:.0f} s)"
+            )
         print(f"meta-trained recipe {recipe.name!r} in {metadata['seconds']:.0f} s; wrote {written}")
         _write_json(args.json, metadata)
     return 0
@@ -87,7 +88,7 @@ def export_command(args: argparse.Namespace) -> int:
     try:
         target = export(args.run, args.name)
     except ValueError as error:
-        raise SystemExit(f"learned-opt export: error: {error}")
+        raise SystemExit(f"learned-opt export: error: {error}") from None
     print(f"wrote {target}")
     return 0
 
@@ -98,7 +99,7 @@ def plot_command(args: argparse.Namespace) -> int:
     try:
         path = plot_metrics(args.metrics, args.out)
     except ValueError as error:
-        raise SystemExit(f"learned-opt plot: error: {error}")
+        raise SystemExit(f"learned-opt plot: error: {error}") from None
     print(f"wrote {path}")
     return 0
 
@@ -116,10 +117,17 @@ def evaluate_command(args: argparse.Namespace) -> int:
             name = f"learned ({loaded.rule.name}, {path})"
         learned[name] = learned_optimizer(loaded.rule, loaded.meta_params)
     try:
-        rows, _ = compare(family, learned, args.baselines, seed=args.seed, num_problems=args.num_problems,
-                          tuning_problems=args.tuning_problems, num_steps=args.steps)
+        rows, _ = compare(
+            family,
+            learned,
+            args.baselines,
+            seed=args.seed,
+            num_problems=args.num_problems,
+            tuning_problems=args.tuning_problems,
+            num_steps=args.steps,
+        )
     except ValueError as error:
-        raise SystemExit(f"learned-opt evaluate: error: {error}")
+        raise SystemExit(f"learned-opt evaluate: error: {error}") from None
     print(f"{args.task}: {args.num_problems} held-out problems, {args.steps} steps, seed {args.seed}")
     print(format_table(rows, args.steps))
     _write_json(args.json, [row.as_dict() for row in rows])
@@ -131,14 +139,17 @@ def benchmark_command(args: argparse.Namespace) -> int:
     from learned_opt.suite import SuiteConfig, run_suite
 
     config = SuiteConfig.quick() if args.quick else SuiteConfig()
-    changes = {"datasets": tuple(args.datasets) if args.datasets else None, "num_seeds": args.seeds,
-               "meta_steps": args.meta_steps}
+    changes = {
+        "datasets": tuple(args.datasets) if args.datasets else None,
+        "num_seeds": args.seeds,
+        "meta_steps": args.meta_steps,
+    }
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
-    missing = {name: detail for name in config.datasets for available, detail in [availability(name)]
-               if not available}
+    missing = {name: detail for name in config.datasets for available, detail in [availability(name)] if not available}
     if missing:
-        raise SystemExit("learned-opt benchmark: error: " + "; ".join(f"{name}: {detail}"
-                                                                       for name, detail in missing.items()))
+        raise SystemExit(
+            "learned-opt benchmark: error: " + "; ".join(f"{name}: {detail}" for name, detail in missing.items())
+        )
     out = Path(args.out or f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}")
     start = time.perf_counter()
     results = run_suite(config, out)
@@ -154,9 +165,11 @@ def demo_command(args: argparse.Namespace) -> int:
     try:
         rows = run_demo(args.optimizer, args.steps, args.tuning_problems, args.seed, Path(args.plot))
     except ValueError as error:
-        raise SystemExit(f"learned-opt demo: error: {error}")
-    print(f"digits, MLP 64-64-10 ReLU, batch 128, {args.steps} steps, seed {args.seed}; Adam's learning rate "
-          f"tuned on {args.tuning_problems} other seeds (log grid 1e-4..10)")
+        raise SystemExit(f"learned-opt demo: error: {error}") from None
+    print(
+        f"digits, MLP 64-64-10 ReLU, batch 128, {args.steps} steps, seed {args.seed}; Adam's learning rate "
+        f"tuned on {args.tuning_problems} other seeds (log grid 1e-4..10)"
+    )
     print(format_rows(rows))
     print(f"wrote {args.plot} ({time.perf_counter() - start:.0f}s in all)")
     _write_json(args.json, rows)
@@ -181,22 +194,37 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/stage_K/ with its training state for --resume. The task batch is sharded over all JAX devices; "
         "several hosts join with --num-processes/--process-id/--coordinator-address.",
     )
-    train.add_argument("--config", required=True, metavar="RECIPE",
-                       help="a recipe file, or the name of one in learned_opt/recipes/ (quadratic, mlp, l2l, gated, "
-                            "gated_mlp_digits, ...)")
+    train.add_argument(
+        "--config",
+        required=True,
+        metavar="RECIPE",
+        help="a recipe file, or the name of one in learned_opt/recipes/ (quadratic, mlp, l2l, gated, "
+        "gated_mlp_digits, ...)",
+    )
     train.add_argument("--out", required=True, help="run directory to write")
-    train.add_argument("--family", action="append", metavar="MODULE:ATTRIBUTE",
-                       help="meta-train on this task family (a TaskFamily, or a function returning one) instead of "
-                            "the recipe's (repeatable)")
-    train.add_argument("--smoke", action="store_true",
-                       help="the recipe at tiny sizes (2 meta-steps of 4 tasks): checks that it runs")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the run in OUT (finished stages are kept; the stage in flight resumes)")
+    train.add_argument(
+        "--family",
+        action="append",
+        metavar="MODULE:ATTRIBUTE",
+        help="meta-train on this task family (a TaskFamily, or a function returning one) instead of "
+        "the recipe's (repeatable)",
+    )
+    train.add_argument(
+        "--smoke", action="store_true", help="the recipe at tiny sizes (2 meta-steps of 4 tasks): checks that it runs"
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in OUT (finished stages are kept; the stage in flight resumes)",
+    )
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("--num-processes", type=_positive_int, default=1, help="processes of a multi-host run")
     train.add_argument("--process-id", type=int, default=0, help="this process's rank in a multi-host run")
-    train.add_argument("--coordinator-address", default="127.0.0.1:12355",
-                       help="host:port of process 0 in a multi-host run (jax.distributed)")
+    train.add_argument(
+        "--coordinator-address",
+        default="127.0.0.1:12355",
+        help="host:port of process 0 in a multi-host run (jax.distributed)",
+    )
     train.add_argument("--json", metavar="PATH", help="also write the checkpoint's metadata as JSON here")
     train.set_defaults(handler=meta_train_command)
 
@@ -218,16 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
         "lowest mean final loss on separate tuning problems.",
         formatter_class=_HelpFormatter,
     )
-    evaluate.add_argument("--checkpoint", nargs="+", required=True, metavar="PATH",
-                          help="run directories or checkpoint files of learned optimizers, or names of shipped "
-                          "ones (learned_opt.list_pretrained())")
+    evaluate.add_argument(
+        "--checkpoint",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="run directories or checkpoint files of learned optimizers, or names of shipped "
+        "ones (learned_opt.list_pretrained())",
+    )
     evaluate.add_argument("--task", choices=sorted(TASK_FAMILIES), default="quadratic", help="task family")
     evaluate.add_argument("--num-problems", type=_positive_int, default=100, help="held-out test problems")
     evaluate.add_argument("--tuning-problems", type=_positive_int, default=100, help="problems for tuning baselines")
     evaluate.add_argument("--steps", type=_positive_int, default=100, help="inner steps")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the test and tuning problems")
-    evaluate.add_argument("--baselines", nargs="*", default=["adam", "rmsprop", "sgd", "nesterov"],
-                          help="baselines to tune and run")
+    evaluate.add_argument(
+        "--baselines", nargs="*", default=["adam", "rmsprop", "sgd", "nesterov"], help="baselines to tune and run"
+    )
     evaluate.add_argument("--json", metavar="PATH", help="write the table rows as JSON here")
     evaluate.set_defaults(handler=evaluate_command)
 
@@ -242,11 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     benchmark.add_argument("--quick", action="store_true", help="a reduced suite (digits, base task, 4 seeds)")
-    benchmark.add_argument("--out", help="output directory, reused by a later call (default: a new "
-                           "benchmark-DATE-TIME directory here)")
-    benchmark.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), metavar="DATASET",
-                           help=f"datasets among {', '.join(sorted(DATASETS))} (default: digits, mnist1d, and mnist "
-                           "when its files are present; quick: digits)")
+    benchmark.add_argument(
+        "--out", help="output directory, reused by a later call (default: a new benchmark-DATE-TIME directory here)"
+    )
+    benchmark.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=sorted(DATASETS),
+        metavar="DATASET",
+        help=f"datasets among {', '.join(sorted(DATASETS))} (default: digits, mnist1d, and mnist "
+        "when its files are present; quick: digits)",
+    )
     benchmark.add_argument("--seeds", type=_positive_int, help="held-out seeds per variant (default 20; quick 4)")
     benchmark.add_argument("--meta-steps", type=_positive_int, help="meta-training steps per rule (default 300)")
     benchmark.add_argument("--json", metavar="PATH", help="also write the results JSON here")
@@ -260,8 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
         "test accuracy and wall time, and plot both loss curves. Works offline.",
         formatter_class=_HelpFormatter,
     )
-    demo.add_argument("--optimizer", default=None, help="pretrained name (see learned_opt.list_pretrained(); "
-                      "default: the general-purpose one)")
+    demo.add_argument(
+        "--optimizer",
+        default=None,
+        help="pretrained name (see learned_opt.list_pretrained(); default: the general-purpose one)",
+    )
     demo.add_argument("--steps", type=_positive_int, default=200, help="training steps")
     demo.add_argument("--tuning-problems", type=_positive_int, default=8, help="seeds for tuning Adam")
     demo.add_argument("--seed", type=int, default=0, help="seed of the demo run and of the tuning seeds")
@@ -294,9 +337,16 @@ def data_command(args: argparse.Namespace) -> int:
         width = max(len(name) for name in rows)
         for name, (available, detail) in rows.items():
             print(f"{name:<{width}}  {'available' if available else 'missing':<9}  {detail}")
-        _write_json(args.json, {"root": str(root), "datasets": [
-            {"name": name, "available": available, "detail": detail} for name, (available, detail) in rows.items()
-        ]})
+        _write_json(
+            args.json,
+            {
+                "root": str(root),
+                "datasets": [
+                    {"name": name, "available": available, "detail": detail}
+                    for name, (available, detail) in rows.items()
+                ],
+            },
+        )
         return 0
     from learned_opt.data.download import DownloadError, download
 
@@ -320,8 +370,11 @@ def _add_data_parser(commands) -> None:
         "~/.cache/learned_opt; dataset NAME in ROOT/NAME/.",
     )
     actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="print each dataset and whether it is available locally",
-                                 description="Print each dataset and whether it can be loaded without a download.")
+    listing = actions.add_parser(
+        "list",
+        help="print each dataset and whether it is available locally",
+        description="Print each dataset and whether it can be loaded without a download.",
+    )
     listing.add_argument("--dir", metavar="DIR", help="data root (default: $LEARNED_OPT_DATA or ~/.cache/learned_opt)")
     listing.add_argument("--json", metavar="PATH", help="also write the list as JSON here")
     fetch = actions.add_parser(

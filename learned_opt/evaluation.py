@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -67,8 +68,14 @@ def compare(
     for name in baselines:
         if name not in BASELINES:
             raise ValueError(f"Unknown baseline {name!r}; baselines are {sorted(BASELINES)}")
-        tuned = tune_learning_rate(name, family, seed=seed, num_problems=tuning_problems, num_steps=num_steps,
-                                   grid=grid if grid is not None else DEFAULT_LEARNING_RATES)
+        tuned = tune_learning_rate(
+            name,
+            family,
+            seed=seed,
+            num_problems=tuning_problems,
+            num_steps=num_steps,
+            grid=grid if grid is not None else DEFAULT_LEARNING_RATES,
+        )
         candidates.append((name, tuned.transform(), tuned.learning_rate))
     for name, tx, learning_rate in candidates:
         curves[name] = problem_curves(family, tx, seed, "test", num_problems, num_steps)
@@ -107,8 +114,9 @@ def gate_recording(family: TaskFamily, tx, num_steps: int, quantiles=(0.1, 0.5, 
     return run
 
 
-def record_gates(family: TaskFamily, tx, data, key, num_steps: int, quantiles=(0.1, 0.5, 0.9),
-                 full_size: int = 64) -> dict:
+def record_gates(
+    family: TaskFamily, tx, data, key, num_steps: int, quantiles=(0.1, 0.5, 0.9), full_size: int = 64
+) -> dict:
     """Trains one problem with a transform that contains the gated rule and records, after
     every step, `gate_statistics` of its gates and the loss before the step (`gate_recording`).
 

@@ -32,7 +32,6 @@ def log_and_sign(x: jnp.ndarray, p: float = 10.0) -> jnp.ndarray:
     return jnp.stack([first, second], axis=-1)
 
 
-
 # Gradients are clipped to this magnitude before squaring so that g**2 stays inside
 # float32's range (3.4e38) for gradients up to 1e30.
 _SQUARE_SAFE_MAGNITUDE = 1e18
@@ -42,8 +41,9 @@ def _square_safe(grad: jnp.ndarray) -> jnp.ndarray:
     return jnp.clip(grad.astype(FEATURE_DTYPE), -_SQUARE_SAFE_MAGNITUDE, _SQUARE_SAFE_MAGNITUDE)
 
 
-def accumulate_moments(first: jnp.ndarray, second: jnp.ndarray, grad: jnp.ndarray, decays,
-                       second_decay: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+def accumulate_moments(
+    first: jnp.ndarray, second: jnp.ndarray, grad: jnp.ndarray, decays, second_decay: float
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """One step of Adam's exponential moving averages (Kingma & Ba 2015), one momentum per
     decay on the trailing axis of `first`:
 
@@ -65,8 +65,15 @@ def _sqrt_zero_safe(x: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
 
 
-def normalized_moment_features(first: jnp.ndarray, second: jnp.ndarray, count: jnp.ndarray, grad: jnp.ndarray,
-                               decays, second_decay: float, epsilon: float = 1e-8) -> jnp.ndarray:
+def normalized_moment_features(
+    first: jnp.ndarray,
+    second: jnp.ndarray,
+    count: jnp.ndarray,
+    grad: jnp.ndarray,
+    decays,
+    second_decay: float,
+    epsilon: float = 1e-8,
+) -> jnp.ndarray:
     """Momenta and gradient divided by the gradient's running RMS, bias-corrected after
     t = `count` >= 1 steps of `accumulate_moments`:
 
@@ -103,7 +110,7 @@ def _log_magnitude(value: jnp.ndarray) -> jnp.ndarray:
 def accumulate_log_loss(averages: jnp.ndarray, value: jnp.ndarray, decays) -> jnp.ndarray:
     """One step of the moving averages of the log loss, one per decay:
 
-        a_k <- beta_k a_k + (1 - beta_k) log|f_t|     for every beta_k in `decays`
+    a_k <- beta_k a_k + (1 - beta_k) log|f_t|     for every beta_k in `decays`
     """
     betas = jnp.asarray(decays, FEATURE_DTYPE)
     return betas * averages + (1.0 - betas) * _log_magnitude(value)

@@ -6,7 +6,8 @@ the same weights serve every coordinate of every leaf (Andrychowicz et al. 2016,
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -18,8 +19,7 @@ LSTMCarry = tuple[jnp.ndarray, jnp.ndarray]  # (cell, hidden)
 def zero_lstm_carries(shape: tuple[int, ...], hidden_sizes: Sequence[int]) -> tuple[LSTMCarry, ...]:
     """Zero (cell, hidden) states for a stack of LSTM layers, one per coordinate of `shape`."""
     return tuple(
-        (jnp.zeros(shape + (size,), jnp.float32), jnp.zeros(shape + (size,), jnp.float32))
-        for size in hidden_sizes
+        (jnp.zeros(shape + (size,), jnp.float32), jnp.zeros(shape + (size,), jnp.float32)) for size in hidden_sizes
     )
 
 
@@ -132,8 +132,9 @@ def fused_lstm_layers(lstm_params, num_layers: int) -> tuple[FusedLSTMLayer, ...
     return tuple(layers)
 
 
-def split_shared_inputs(layers: tuple[FusedLSTMLayer, ...], coordinate_rows,
-                        shared_rows) -> tuple[tuple[FusedLSTMLayer, ...], jnp.ndarray]:
+def split_shared_inputs(
+    layers: tuple[FusedLSTMLayer, ...], coordinate_rows, shared_rows
+) -> tuple[tuple[FusedLSTMLayer, ...], jnp.ndarray]:
     """The layers for inputs that hold only the first layer's inputs `coordinate_rows`, and
     the first layer's kernel W_s of the inputs `shared_rows`, whose values are the same for
     every coordinate: `with_shared_inputs` folds them into its bias."""
@@ -145,8 +146,9 @@ def split_shared_inputs(layers: tuple[FusedLSTMLayer, ...], coordinate_rows,
     return (FusedLSTMLayer(kernel, first.bias), *layers[1:]), shared_kernel
 
 
-def with_shared_inputs(layers: tuple[FusedLSTMLayer, ...], shared_kernel: jnp.ndarray,
-                       shared_inputs: jnp.ndarray) -> tuple[FusedLSTMLayer, ...]:
+def with_shared_inputs(
+    layers: tuple[FusedLSTMLayer, ...], shared_kernel: jnp.ndarray, shared_inputs: jnp.ndarray
+) -> tuple[FusedLSTMLayer, ...]:
     """`split_shared_inputs`'s layers with the shared inputs' values `shared_inputs` folded
     into the first layer's bias, b + W_s s, so that they cost nothing per coordinate."""
     first = layers[0]
@@ -180,8 +182,9 @@ def fused_lstm_stack(layers: tuple[FusedLSTMLayer, ...], carries: tuple[LSTMCarr
 COORDINATE_CHUNK = 16384
 
 
-def map_coordinate_chunks(fn, arrays: tuple, axes: tuple[int, ...], out_axes: tuple[int, ...],
-                          chunk_size: int = COORDINATE_CHUNK) -> tuple:
+def map_coordinate_chunks(
+    fn, arrays: tuple, axes: tuple[int, ...], out_axes: tuple[int, ...], chunk_size: int = COORDINATE_CHUNK
+) -> tuple:
     """``fn(*arrays)`` for a coordinate-wise `fn` (each output coordinate depends only on the
     same coordinate of the inputs), evaluated `chunk_size` coordinates at a time in a loop.
 
@@ -206,7 +209,8 @@ def map_coordinate_chunks(fn, arrays: tuple, axes: tuple[int, ...], out_axes: tu
     def chunk(j, outputs):
         start = jnp.minimum(j * chunk_size, n - chunk_size)
         results = fn(*(chunk_of(a, axis, start) for a, axis in zip(arrays, axes)))
-        return tuple(jax.lax.dynamic_update_slice_in_dim(out, r, start, axis)
-                     for out, r, axis in zip(outputs, results, out_axes))
+        return tuple(
+            jax.lax.dynamic_update_slice_in_dim(out, r, start, axis) for out, r, axis in zip(outputs, results, out_axes)
+        )
 
     return jax.lax.fori_loop(0, -(-n // chunk_size), chunk, tuple(outputs))

@@ -34,8 +34,10 @@ def read_metrics(path) -> list[dict]:
         except json.JSONDecodeError:
             record = None
         if not isinstance(record, dict) or record.get("kind") not in ("train", "validation"):
-            raise ValueError(f"{path}:{number} is not a meta-training metrics record (a JSON object whose "
-                             f'"kind" is "train" or "validation"); pass the metrics.jsonl of a run')
+            raise ValueError(
+                f"{path}:{number} is not a meta-training metrics record (a JSON object whose "
+                f'"kind" is "train" or "validation"); pass the metrics.jsonl of a run'
+            )
         records.append(record)
     return records
 
@@ -49,8 +51,13 @@ def plot_metrics(path, out=None) -> Path:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     left.plot([r["step"] for r in train], [r["meta_loss"] for r in train], lw=0.8)
     left.set(xlabel="meta-step", ylabel="meta-loss (sum over truncation)", yscale="log", title="meta-loss")
-    right.plot([r["step"] for r in validation], [r["validation_loss"] for r in validation], marker="o", ms=3,
-               label="validation")
+    right.plot(
+        [r["step"] for r in validation],
+        [r["validation_loss"] for r in validation],
+        marker="o",
+        ms=3,
+        label="validation",
+    )
     right.plot([r["step"] for r in validation], [r["best_validation_loss"] for r in validation], label="best")
     right.set(xlabel="meta-step", ylabel="mean loss at the horizon", yscale="log", title="validation")
     right.legend()

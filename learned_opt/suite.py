@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,9 +54,17 @@ class SuiteConfig:
     seed: int = 0
 
     @classmethod
-    def quick(cls) -> "SuiteConfig":
-        return cls(datasets=("digits",), variants=("base",), num_seeds=4, tuning_problems=4,
-                   learning_rates=(1e-3, 1e-2, 1e-1, 1.0), meta_steps=6, num_tasks=4, validation_problems=4)
+    def quick(cls) -> SuiteConfig:
+        return cls(
+            datasets=("digits",),
+            variants=("base",),
+            num_seeds=4,
+            tuning_problems=4,
+            learning_rates=(1e-3, 1e-2, 1e-1, 1.0),
+            meta_steps=6,
+            num_tasks=4,
+            validation_problems=4,
+        )
 
 
 def suite_rules() -> dict[str, tuple[UpdateRule, float]]:
@@ -72,15 +80,30 @@ def meta_train_base(rule: UpdateRule, meta_lr: float, dataset: str, config: Suit
     if (run_dir / "done").is_file():
         return checkpoint.load(path, rule).meta_params
     meta_config = MetaTrainConfig(
-        num_meta_steps=config.meta_steps, num_tasks=config.num_tasks, validate_every=max(config.meta_steps // 6, 1),
-        num_validation_problems=config.validation_problems, meta_learning_rate=meta_lr, seed=config.seed,
+        num_meta_steps=config.meta_steps,
+        num_tasks=config.num_tasks,
+        validate_every=max(config.meta_steps // 6, 1),
+        num_validation_problems=config.validation_problems,
+        meta_learning_rate=meta_lr,
+        seed=config.seed,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "metrics.jsonl", "a") as metrics:
-        result = meta_train(rule, MLPFamily(dataset=dataset), meta_config, run_dir=run_dir, resume=True,
-                            on_record=lambda r: metrics.write(json.dumps(r) + "\n"), progress=False)
-    checkpoint.save(path, rule, result.best_meta_params, metadata={"dataset": dataset,
-                                                                     "meta_train_config": dataclasses.asdict(meta_config)})
+        result = meta_train(
+            rule,
+            MLPFamily(dataset=dataset),
+            meta_config,
+            run_dir=run_dir,
+            resume=True,
+            on_record=lambda r: metrics.write(json.dumps(r) + "\n"),
+            progress=False,
+        )
+    checkpoint.save(
+        path,
+        rule,
+        result.best_meta_params,
+        metadata={"dataset": dataset, "meta_train_config": dataclasses.asdict(meta_config)},
+    )
     (run_dir / "done").write_text("")
     return result.best_meta_params
 
@@ -102,9 +125,15 @@ def run_suite(config: SuiteConfig, out_dir: Path, log: Callable[[str], None] = p
             if variant not in config.variants:
                 continue
             family = dataclasses.replace(MLPFamily(dataset=dataset), **changes)
-            rows, curves = compare(family, learned, seed=config.seed, num_problems=config.num_seeds,
-                                   tuning_problems=config.tuning_problems, num_steps=steps,
-                                   grid=config.learning_rates)
+            rows, curves = compare(
+                family,
+                learned,
+                seed=config.seed,
+                num_problems=config.num_seeds,
+                tuning_problems=config.tuning_problems,
+                num_steps=steps,
+                grid=config.learning_rates,
+            )
             per_variant[variant] = {
                 "steps": steps,
                 "rows": [row.as_dict() for row in rows],
@@ -134,8 +163,12 @@ def markdown_report(results: dict) -> str:
         for variant, entry in per_variant.items():
             rows = [ResultRow(**row) for row in entry["rows"]]
             best = min(rows, key=lambda r: r.final_loss_mean)
-            lines += ["", f"## {dataset}: {variant} ({entry['steps']} steps) — lowest: {best.optimizer}", "",
-                      format_table(rows, entry["steps"])]
+            lines += [
+                "",
+                f"## {dataset}: {variant} ({entry['steps']} steps) — lowest: {best.optimizer}",
+                "",
+                format_table(rows, entry["steps"]),
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -150,7 +183,7 @@ def plot_curves(dataset: str, per_variant: dict, path: Path) -> None:
         for name, median in entry["median"].items():
             low, high = entry["quartiles"][name]
             steps = np.arange(len(median))
-            line, = axis.plot(steps, median, label=name, lw=1.2)
+            (line,) = axis.plot(steps, median, label=name, lw=1.2)
             axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
         axis.set(title=f"{dataset}: {variant}", xlabel="step", yscale="log")
     axes[0][0].set_ylabel("training loss")

@@ -67,11 +67,15 @@ _JITTED: dict = {}
 RULE_VARIANTS = {
     "direct": lo.DirectLSTM(),
     "gated": lo.GatedLSTM(),
-    "direct-moments-steps": lo.DirectLSTM(momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 100.0),
-                                          gradient_epsilon=1e-8),
+    "direct-moments-steps": lo.DirectLSTM(
+        momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 100.0), gradient_epsilon=1e-8
+    ),
     "gated-adam-direction-steps-loss": lo.GatedLSTM(
-        momentum_decays=(0.9, 0.5), descent_direction="normalized_momentum", step_timescales=(10.0, 100.0),
-        loss_change_decays=(0.0, 0.9)),
+        momentum_decays=(0.9, 0.5),
+        descent_direction="normalized_momentum",
+        step_timescales=(10.0, 100.0),
+        loss_change_decays=(0.0, 0.9),
+    ),
 }
 
 

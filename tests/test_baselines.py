@@ -93,4 +93,6 @@ def test_tuning_uses_the_tuning_split(tuned, recomputed_scores):
 
 def test_unknown_baseline_raises():
     with pytest.raises(ValueError, match="no_such_optimizer"):
-        baselines.tune_learning_rate("no_such_optimizer", tasks.QuadraticFamily(), num_problems=2, num_steps=2, grid=GRID)
+        baselines.tune_learning_rate(
+            "no_such_optimizer", tasks.QuadraticFamily(), num_problems=2, num_steps=2, grid=GRID
+        )

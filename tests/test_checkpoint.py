@@ -24,11 +24,19 @@ RULES = [
     pytest.param(lo.GatedLSTM(), id="gated"),
     pytest.param(lo.GatedLSTM(hidden_size=7, forget_bias_init=5.0, input_bias_init=-3.0), id="gated-custom"),
     pytest.param(lo.DirectLSTM(hidden_sizes=(6,), momentum_decays=(0.5, 0.99)), id="direct-moments"),
-    pytest.param(lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum"),
-                 id="gated-adam-direction"),
+    pytest.param(
+        lo.GatedLSTM(hidden_size=5, momentum_decays=(0.9,), descent_direction="normalized_momentum"),
+        id="gated-adam-direction",
+    ),
 ]
 
-METADATA = {"task": "quadratic", "meta_steps": 100, "lr": 3e-3, "history": [1.0, 0.5], "nested": {"ok": True, "none": None}}
+METADATA = {
+    "task": "quadratic",
+    "meta_steps": 100,
+    "lr": 3e-3,
+    "history": [1.0, 0.5],
+    "nested": {"ok": True, "none": None},
+}
 
 
 def meta_params_of(rule):
@@ -47,7 +55,7 @@ def some_updates(rule, meta_params):
     return _jitted_updates(rule)(meta_params)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted_updates(rule):
     # Jitted with the meta-parameters as an argument: one compilation per rule is cheaper
     # than running the LSTM eagerly.
@@ -281,7 +289,9 @@ def test_meta_params_not_fitting_architecture(tmp_path, gated_file):
     [
         pytest.param(serialization.msgpack_serialize([1, 2]), id="list-body"),
         pytest.param(b"\xc1 not msgpack", id="non-msgpack-body"),
-        pytest.param(serialization.msgpack_serialize({"format": checkpoint.FORMAT_NAME, "format_version": 1}), id="missing-keys"),
+        pytest.param(
+            serialization.msgpack_serialize({"format": checkpoint.FORMAT_NAME, "format_version": 1}), id="missing-keys"
+        ),
         pytest.param(serialization.msgpack_serialize({"format": 7}), id="odd-format"),
     ],
 )
@@ -307,8 +317,14 @@ def test_missing_file_in_directory(tmp_path):
 
 def test_a_stored_rule_with_a_removed_option_loads_only_when_it_was_off():
     """Files written before an unused option was removed hold it at its off value."""
-    stored = {**rule_config(lo.GatedLSTM()), "direction_correction": False, "warmup_steps": 0,
-              "agreement_gain": 0.0, "agreement_decay": 0.9, "direction_agreement": False}
+    stored = {
+        **rule_config(lo.GatedLSTM()),
+        "direction_correction": False,
+        "warmup_steps": 0,
+        "agreement_gain": 0.0,
+        "agreement_decay": 0.9,
+        "direction_agreement": False,
+    }
     assert rule_from_config("gated", stored) == lo.GatedLSTM()
     with pytest.raises(ValueError, match="no longer has"):
         rule_from_config("gated", {**stored, "direction_correction": True})

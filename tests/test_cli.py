@@ -29,8 +29,18 @@ def test_meta_train_then_evaluate(tmp_path, capsys):
     recipe = tmp_path / "small_quadratic.py"
     recipe.write_text(QUADRATIC_RECIPE)
     run = tmp_path / "run"
-    code = main(["meta-train", "--config", str(recipe), "--out", str(run), "--no-progress",
-                 "--json", str(tmp_path / "train.json")])
+    code = main(
+        [
+            "meta-train",
+            "--config",
+            str(recipe),
+            "--out",
+            str(run),
+            "--no-progress",
+            "--json",
+            str(tmp_path / "train.json"),
+        ]
+    )
     assert code == 0
     summary = json.loads((tmp_path / "train.json").read_text())
     (stage,) = summary["stages"]
@@ -43,9 +53,26 @@ def test_meta_train_then_evaluate(tmp_path, capsys):
     assert loaded.rule.name == "direct" and loaded.metadata["recipe"] == "small_quadratic"
     assert loaded.metadata["recipe_file"] == str(recipe) and loaded.metadata["seconds"] > 0
 
-    code = main(["evaluate", "--checkpoint", str(run), "--task", "quadratic", "--num-problems", "10",
-                 "--tuning-problems", "10", "--steps", "20", "--baselines", "adam", "sgd",
-                 "--json", str(tmp_path / "eval.json")])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(run),
+            "--task",
+            "quadratic",
+            "--num-problems",
+            "10",
+            "--tuning-problems",
+            "10",
+            "--steps",
+            "20",
+            "--baselines",
+            "adam",
+            "sgd",
+            "--json",
+            str(tmp_path / "eval.json"),
+        ]
+    )
     assert code == 0
     rows = json.loads((tmp_path / "eval.json").read_text())
     assert [r["optimizer"] for r in rows] == ["learned (direct)", "adam", "sgd"]
@@ -58,16 +85,32 @@ def test_meta_train_then_evaluate(tmp_path, capsys):
 
 
 def test_a_custom_family_from_module_attribute(tmp_path, monkeypatch):
-    (tmp_path / "my_tasks.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_tasks.py").write_text(
+        textwrap.dedent("""
         from learned_opt.tasks import QuadraticFamily
 
         def family():
             return QuadraticFamily(dim=3)
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     run = tmp_path / "run"
-    assert main(["meta-train", "--config", "quadratic", "--smoke", "--family", "my_tasks:family",
-                 "--out", str(run), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "meta-train",
+                "--config",
+                "quadratic",
+                "--smoke",
+                "--family",
+                "my_tasks:family",
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert checkpoint.load(run).metadata["families"] == [repr(__import__("my_tasks").family())]
     with pytest.raises(SystemExit, match="module:attribute"):
         main(["meta-train", "--config", "quadratic", "--family", "my_tasks", "--out", str(tmp_path / "x")])
@@ -78,8 +121,7 @@ def test_a_run_directory_is_not_overwritten(tmp_path):
     assert main(["meta-train", "--config", "quadratic", "--smoke", "--out", str(run), "--no-progress"]) == 0
     with pytest.raises(SystemExit, match="--resume"):
         main(["meta-train", "--config", "quadratic", "--smoke", "--out", str(run), "--no-progress"])
-    assert main(["meta-train", "--config", "quadratic", "--smoke", "--out", str(run), "--no-progress",
-                 "--resume"]) == 0
+    assert main(["meta-train", "--config", "quadratic", "--smoke", "--out", str(run), "--no-progress", "--resume"]) == 0
 
 
 def test_an_unknown_recipe_is_named(tmp_path, capsys):
@@ -112,6 +154,7 @@ def test_evaluate_reports_a_damaged_checkpoint(tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["meta-train", "evaluate", "export"])
 def test_help(command):
-    result = subprocess.run([sys.executable, "-m", "learned_opt.cli", command, "--help"], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "learned_opt.cli", command, "--help"], capture_output=True, text=True, check=True
+    )
     assert "usage: learned-opt " + command in result.stdout

@@ -45,8 +45,12 @@ def idx_bytes(array: np.ndarray) -> bytes:
 def idx_arrays(seed: int = 0, shape=(4, 3)):
     """Small MNIST-layout arrays: (train_images, train_labels, test_images, test_labels)."""
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (7, *shape), dtype=np.uint8), rng.integers(0, 10, 7, dtype=np.uint8),
-            rng.integers(0, 256, (3, *shape), dtype=np.uint8), rng.integers(0, 10, 3, dtype=np.uint8))
+    return (
+        rng.integers(0, 256, (7, *shape), dtype=np.uint8),
+        rng.integers(0, 10, 7, dtype=np.uint8),
+        rng.integers(0, 256, (3, *shape), dtype=np.uint8),
+        rng.integers(0, 10, 3, dtype=np.uint8),
+    )
 
 
 def write_idx_files(directory, arrays, gz) -> list:
@@ -94,10 +98,12 @@ def test_digits_shapes_ranges_and_fixed_disjoint_split():
     # Together the splits use each of the 1797 samples exactly once.
     bunch = load_digits()
     full = np.column_stack([bunch.data / 16.0, bunch.target]).astype(np.float32)
-    split = np.concatenate([np.column_stack([data.train_inputs, data.train_labels]),
-                            np.column_stack([data.test_inputs, data.test_labels])]).astype(np.float32)
-    np.testing.assert_array_equal(np.unique(full, axis=0, return_counts=True)[1],
-                                  np.unique(split, axis=0, return_counts=True)[1])
+    split = np.concatenate(
+        [np.column_stack([data.train_inputs, data.train_labels]), np.column_stack([data.test_inputs, data.test_labels])]
+    ).astype(np.float32)
+    np.testing.assert_array_equal(
+        np.unique(full, axis=0, return_counts=True)[1], np.unique(split, axis=0, return_counts=True)[1]
+    )
     np.testing.assert_array_equal(np.unique(full, axis=0), np.unique(split, axis=0))
 
 
@@ -107,8 +113,10 @@ def test_unknown_dataset_is_a_value_error():
 
 
 def test_importing_the_library_pulls_in_no_heavy_dependency():
-    code = ("import sys, learned_opt, learned_opt.data, learned_opt.data.download, learned_opt.cli; "
-            "print([m for m in ('mnist1d', 'sklearn', 'matplotlib', 'scipy') if m in sys.modules])")
+    code = (
+        "import sys, learned_opt, learned_opt.data, learned_opt.data.download, learned_opt.cli; "
+        "print([m for m in ('mnist1d', 'sklearn', 'matplotlib', 'scipy') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -235,8 +243,12 @@ def write_cifar_batches(directory, sizes=(2, 1, 3, 2, 2, 3), seed=0):
     for name, size in zip((*cifar.TRAIN_BATCHES, cifar.TEST_BATCH), sizes):
         images = rng.integers(0, 256, (size, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, size)]
-        content = {b"batch_label": name.encode(), b"labels": labels, b"data": images,
-                   b"filenames": [f"{name}_{k}.png".encode() for k in range(size)]}
+        content = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": images,
+            b"filenames": [f"{name}_{k}.png".encode() for k in range(size)],
+        }
         (batch_dir / name).write_bytes(pickle.dumps(content, protocol=2))
         batches.append((images, np.array(labels, np.int32)))
     return batches
@@ -316,8 +328,13 @@ def test_data_list_reports_availability(root, tmp_path, capsys):
     write_idx_files(root / "mnist", idx_arrays(), gz=True)
     assert main(["data", "list", "--json", str(tmp_path / "list.json")]) == 0
     lines = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert lines == {"digits": "available", "mnist1d": "available", "mnist": "available",
-                     "fashion_mnist": "missing", "cifar10": "missing"}
+    assert lines == {
+        "digits": "available",
+        "mnist1d": "available",
+        "mnist": "available",
+        "fashion_mnist": "missing",
+        "cifar10": "missing",
+    }
     listing = json.loads((tmp_path / "list.json").read_text())
     assert listing["root"] == str(root)
     assert {d["name"]: d["available"] for d in listing["datasets"]}["fashion_mnist"] is False
@@ -328,8 +345,10 @@ def test_data_list_reports_availability(root, tmp_path, capsys):
     assert main(["data", "list", "--dir", str(other)]) == 0
     out = capsys.readouterr().out
     assert f"data root: {other}" in out
-    assert [line.split()[1] for line in out.splitlines() if line.startswith(("mnist ", "cifar10 "))] == \
-        ["missing", "available"]
+    assert [line.split()[1] for line in out.splitlines() if line.startswith(("mnist ", "cifar10 "))] == [
+        "missing",
+        "available",
+    ]
 
 
 def local_idx_sources(directory, seed=3):
@@ -419,8 +438,9 @@ def test_unsafe_or_damaged_tarball_writes_nothing(root, tmp_path, monkeypatch, c
     damaged = tmp_path / "damaged.tar.gz"
     damaged.write_bytes(evil.read_bytes()[:40])
     for archive, message in [(evil, "unsafe member '../escaped'"), (damaged, "cannot unpack")]:
-        monkeypatch.setitem(download.SOURCES, "cifar10", (Remote("cifar-10-python.tar.gz", (archive.as_uri(),),
-                                                                 extract=True),))
+        monkeypatch.setitem(
+            download.SOURCES, "cifar10", (Remote("cifar-10-python.tar.gz", (archive.as_uri(),), extract=True),)
+        )
         assert main(["data", "download", "cifar10"]) == 1
         assert message in capsys.readouterr().err
         assert not (root / "cifar10").exists() and not (root.parent / "escaped").exists()

@@ -39,8 +39,18 @@ def tiny_recipe(directory, meta_steps, validate_every):
 
 
 def cli(recipe, out, *args):
-    return [sys.executable, "-m", "learned_opt.cli", "meta-train", "--config", str(recipe), "--out", str(out),
-            "--no-progress", *args]
+    return [
+        sys.executable,
+        "-m",
+        "learned_opt.cli",
+        "meta-train",
+        "--config",
+        str(recipe),
+        "--out",
+        str(out),
+        "--no-progress",
+        *args,
+    ]
 
 
 def saved_leaves(run_dir):
@@ -84,12 +94,15 @@ def test_sigkill_and_resume_equals_uninterrupted_run(tmp_path):
     # Validations run at steps 0, 4, 8, ...: the first run dies validating step 12 (state saved
     # at 8), the resumed one validating step 28 (its calls are at 12, 16, 20, 24, 28).
     for kill_on_call, saved_step in ((4, 8), (5, 24)):
-        killed = subprocess.run([sys.executable, "-c", KILLED_ON_VALIDATION, str(kill_on_call),
-                                 *cli(recipe, interrupted, "--resume")[3:]], capture_output=True)
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLED_ON_VALIDATION, str(kill_on_call), *cli(recipe, interrupted, "--resume")[3:]],
+            capture_output=True,
+        )
         assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
         assert train_state_step(interrupted / "stage_0") == saved_step
-        logged = [json.loads(line)["step"]
-                  for line in (interrupted / "stage_0" / "metrics.jsonl").read_text().splitlines()]
+        logged = [
+            json.loads(line)["step"] for line in (interrupted / "stage_0" / "metrics.jsonl").read_text().splitlines()
+        ]
         assert max(logged) == saved_step + 4  # the log runs ahead of the saved state
     subprocess.run(cli(recipe, interrupted, "--resume"), check=True, capture_output=True)
 
@@ -128,8 +141,9 @@ class PoisonedQuadratic(QuadraticFamily):
 
 
 def test_nan_gradients_never_reach_meta_parameters():
-    config = MetaTrainConfig(num_meta_steps=24, num_tasks=8, horizon=20, truncation_length=5, validate_every=8,
-                             num_validation_problems=8)
+    config = MetaTrainConfig(
+        num_meta_steps=24, num_tasks=8, horizon=20, truncation_length=5, validate_every=8, num_validation_problems=8
+    )
     result = meta_train(lo.DirectLSTM(), PoisonedQuadratic(), config, progress=False)
     train = [r for r in result.history if r["kind"] == "train"]
     assert sum(r["skipped"] for r in train) > 0
@@ -165,8 +179,9 @@ SHARDED_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("estimator", ["tbptt", "pes"])
 def test_four_devices_equal_one_device(estimator):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, estimator], env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", SHARDED_SCRIPT, estimator], env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "EQUAL" in result.stdout
 
@@ -183,9 +198,22 @@ def test_two_processes_equal_one_process(tmp_path):
     subprocess.run(cli(recipe, tmp_path / "single"), check=True, capture_output=True, env=env)
     address = f"127.0.0.1:{free_port()}"
     workers = [
-        subprocess.Popen(cli(recipe, tmp_path / "multi", "--num-processes", "2", "--process-id", str(rank),
-                             "--coordinator-address", address),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            cli(
+                recipe,
+                tmp_path / "multi",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(rank),
+                "--coordinator-address",
+                address,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for rank in range(2)
     ]
     for worker in workers:
@@ -196,5 +224,8 @@ def test_two_processes_equal_one_process(tmp_path):
     assert single_step == multi_step == 6
     for a, b in zip(single, multi):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-                 lo.load(tmp_path / "single").meta_params, lo.load(tmp_path / "multi").meta_params)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+        lo.load(tmp_path / "single").meta_params,
+        lo.load(tmp_path / "multi").meta_params,
+    )

@@ -129,10 +129,18 @@ def measure(seed: int = 0) -> dict:
     problems = jax.tree.map(lambda x: x[:NUM_PAIRS], pairs)
     # second_order=True everywhere: ES and PES see every effect of the meta-parameters,
     # including through the optimizee's gradients, and TBPTT must only lack the carried state.
-    full = functools.partial(per_task_truncation_loss, rule, FAMILY,
-                             MetaTrainConfig(horizon=HORIZON, truncation_length=HORIZON, second_order=True))
-    truncated = functools.partial(per_task_truncation_loss, rule, FAMILY,
-                                  MetaTrainConfig(horizon=HORIZON, truncation_length=TRUNCATION, second_order=True))
+    full = functools.partial(
+        per_task_truncation_loss,
+        rule,
+        FAMILY,
+        MetaTrainConfig(horizon=HORIZON, truncation_length=HORIZON, second_order=True),
+    )
+    truncated = functools.partial(
+        per_task_truncation_loss,
+        rule,
+        FAMILY,
+        MetaTrainConfig(horizon=HORIZON, truncation_length=TRUNCATION, second_order=True),
+    )
     num_truncations = HORIZON // TRUNCATION
     exact = jax.jit(jax.grad(lambda m: jnp.mean(full(m, problems, False)[0])))(meta_params)
     return {
@@ -141,8 +149,9 @@ def measure(seed: int = 0) -> dict:
         "tbptt": _summed_estimates("tbptt", truncated, meta_params, problems, num_truncations, task_key, 1)[0],
         "es_full_horizon": _summed_estimates("es", full, meta_params, pairs, 1, es_key, NUM_REPLICAS),
         "pes": _summed_estimates("pes", truncated, meta_params, pairs, num_truncations, pes_key, NUM_REPLICAS),
-        "truncated_es": _summed_estimates("es", truncated, meta_params, pairs, num_truncations, truncated_es_key,
-                                          NUM_REPLICAS),
+        "truncated_es": _summed_estimates(
+            "es", truncated, meta_params, pairs, num_truncations, truncated_es_key, NUM_REPLICAS
+        ),
     }
 
 

@@ -187,8 +187,9 @@ def test_moment_features_differentiable_where_the_gradient_was_always_zero():
 def test_step_features_rise_from_zero_to_one_around_each_timescale():
     timescales = (10.0, 100.0)
     features = np.stack([np.asarray(step_features(t, timescales)) for t in (1, 10, 100, 1000)])
-    np.testing.assert_allclose(features, np.tanh(np.array([[1, 1], [10, 10], [100, 100], [1000, 1000]])
-                                                 / np.array(timescales)), rtol=1e-6)
+    np.testing.assert_allclose(
+        features, np.tanh(np.array([[1, 1], [10, 10], [100, 100], [1000, 1000]]) / np.array(timescales)), rtol=1e-6
+    )
     assert features.dtype == np.float32
     assert features[0, 0] < 0.1 and features[-1, 1] > 0.99
     assert np.all(np.diff(features, axis=0) >= 0)

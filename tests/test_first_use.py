@@ -59,8 +59,9 @@ def test_the_readme_names_the_command_that_writes_each_run_it_loads():
 
 
 def test_python_meta_training_writes_what_the_command_line_writes(tmp_path):
-    config = MetaTrainConfig(num_meta_steps=2, num_tasks=4, horizon=4, truncation_length=2, validate_every=1,
-                             num_validation_problems=2)
+    config = MetaTrainConfig(
+        num_meta_steps=2, num_tasks=4, horizon=4, truncation_length=2, validate_every=1, num_validation_problems=2
+    )
     meta_train(lo.DirectLSTM(hidden_sizes=(4,)), (QuadraticFamily(),), config, run_dir=tmp_path, progress=False)
     assert lo.load(tmp_path).metadata["finished"]
     assert cli.main(["plot", str(tmp_path)]) == 0

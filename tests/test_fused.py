@@ -13,8 +13,14 @@ from learned_opt.networks import COORDINATE_CHUNK, map_coordinate_chunks
 
 # scalar, vector, matrix and 4-d leaves, and one of more coordinates than a chunk holds, by a
 # number that is not a multiple of it, so that the last chunk overlaps the one before
-SHAPES = {"scalar": (), "vector": (7,), "matrix": (5, 3), "conv": (3, 3, 2, 4), "empty": (0,),
-          "large": (2 * COORDINATE_CHUNK + 123,)}
+SHAPES = {
+    "scalar": (),
+    "vector": (7,),
+    "matrix": (5, 3),
+    "conv": (3, 3, 2, 4),
+    "empty": (0,),
+    "large": (2 * COORDINATE_CHUNK + 123,),
+}
 
 
 def _params(seed=0):
@@ -54,8 +60,7 @@ def test_chunks_cover_every_coordinate_once_in_value():
     n = 3 * 1000 + 17
     x = jnp.arange(n, dtype=jnp.float32)
     rows = jnp.stack([x, -x])
-    (doubled, negated) = map_coordinate_chunks(lambda a, b: (2.0 * a, -b), (x, rows), (0, 1), (0, 1),
-                                               chunk_size=1000)
+    (doubled, negated) = map_coordinate_chunks(lambda a, b: (2.0 * a, -b), (x, rows), (0, 1), (0, 1), chunk_size=1000)
     np.testing.assert_array_equal(np.asarray(doubled), 2.0 * np.arange(n))
     np.testing.assert_array_equal(np.asarray(negated), np.stack([-np.arange(n), np.arange(n)]))
 
@@ -79,7 +84,8 @@ def test_bfloat16_lstm_state_stays_finite_and_close_to_float32(name):
 
         params = {"w": jnp.zeros(64)}
         (params, state), losses = jax.jit(lambda c: jax.lax.scan(step, c, None, length=200))(
-            (params, rule.init_state(params)))
+            (params, rule.init_state(params))
+        )
         return params, state, losses
 
     params32, _, losses32 = train(loaded.rule)
@@ -103,8 +109,11 @@ def test_ten_million_parameter_update_stays_within_its_memory_bound(name):
     loaded = load_pretrained(name)
     params = {"w": jax.ShapeDtypeStruct((10_000_000,), jnp.float32)}
     state = jax.eval_shape(loaded.rule.init_state, params)
-    compiled = jax.jit(lambda s, g, p: loaded.rule.step(loaded.meta_params, s, g, p, jnp.float32(1.0))).lower(
-        state, params, params).compile()
+    compiled = (
+        jax.jit(lambda s, g, p: loaded.rule.step(loaded.meta_params, s, g, p, jnp.float32(1.0)))
+        .lower(state, params, params)
+        .compile()
+    )
     assert compiled.memory_analysis().temp_size_in_bytes < TEN_MILLION_TEMP_BYTES
 
 

@@ -93,11 +93,16 @@ def test_update_is_finite_for_extreme_gradients_and_losses():
 def test_gate_statistics_and_recording():
     family = MLPFamily(hidden_sizes=(8,))
     tx = optax.chain(optax.clip_by_global_norm(10.0), lo.learned_optimizer(RULE, RULE.init(jax.random.PRNGKey(0))))
-    record = record_gates(family, tx, family.sample_data(jax.random.PRNGKey(0)), jax.random.PRNGKey(1), 7,
-                          quantiles=(0.5,), full_size=10)
+    record = record_gates(
+        family, tx, family.sample_data(jax.random.PRNGKey(0)), jax.random.PRNGKey(1), 7, quantiles=(0.5,), full_size=10
+    )
     assert record["loss"].shape == (7,)
-    assert set(record["gates"]) == {"['dense_0']['bias']", "['dense_0']['kernel']", "['dense_1']['bias']",
-                                    "['dense_1']['kernel']"}
+    assert set(record["gates"]) == {
+        "['dense_0']['bias']",
+        "['dense_0']['kernel']",
+        "['dense_1']['bias']",
+        "['dense_1']['kernel']",
+    }
     bias = record["gates"]["['dense_1']['bias']"]
     assert bias["forget"].shape == (7, 10) and bias["input_quantiles"].shape == (7, 1)
     np.testing.assert_allclose(bias["input_mean"], bias["input"].mean(axis=1), rtol=1e-5)
@@ -105,7 +110,9 @@ def test_gate_statistics_and_recording():
     # The statistics match the state found inside the chain.
     state = tx.init(family.init_params({}, jax.random.PRNGKey(0)))
     stats = gate_statistics(state, quantiles=(0.5,))
-    np.testing.assert_allclose(stats["['dense_0']['kernel']"]["forget_mean"], find_gated_state(state).forget["dense_0"]["kernel"].mean())
+    np.testing.assert_allclose(
+        stats["['dense_0']['kernel']"]["forget_mean"], find_gated_state(state).forget["dense_0"]["kernel"].mean()
+    )
 
 
 def test_max_learning_rate_scales_the_input_gate():
@@ -131,8 +138,13 @@ def test_max_learning_rate_scales_the_input_gate():
 def test_normalized_momentum_direction_with_open_gates_is_adam():
     """With f_t = 1 and a constant i_t, theta_t = theta_{t-1} - i_t m_t / (sqrt(v_t) + eps)
     is Adam with learning rate i_t: 30 steps on quadratics match optax.adam to 1e-4."""
-    rule = lo.GatedLSTM(momentum_decays=(0.9, 0.5), descent_direction="normalized_momentum",
-                        forget_bias_init=40.0, input_bias_init=-3.0, gate_kernel_scale=0.0)
+    rule = lo.GatedLSTM(
+        momentum_decays=(0.9, 0.5),
+        descent_direction="normalized_momentum",
+        forget_bias_init=40.0,
+        input_bias_init=-3.0,
+        gate_kernel_scale=0.0,
+    )
     family = QuadraticFamily()
     learned = trained_params(family, lo.learned_optimizer(rule, rule.init(jax.random.PRNGKey(0))), 30)["theta"]
     adam = trained_params(family, optax.adam(rule.initial_learning_rate, b1=0.9, b2=0.999, eps=1e-8), 30)["theta"]

@@ -19,7 +19,8 @@ spec.loader.exec_module(generate)
 def test_shipped_updates_equal_the_stored_values(name):
     stored = np.load(GOLDEN_DIR / f"{name}.npz")
     assert str(stored["sha256"]) == generate.file_sha256(name), (
-        f"{name}'s golden values are for another file: run python tests/golden/generate.py")
+        f"{name}'s golden values are for another file: run python tests/golden/generate.py"
+    )
     updates = generate.updates_on_fixed_inputs(name)
     assert set(updates) == set(generate.SHAPES)
     for leaf, values in updates.items():

@@ -54,19 +54,22 @@ def test_same_seed_same_meta_params():
     config = MetaTrainConfig(num_meta_steps=10, num_tasks=8, validate_every=5, num_validation_problems=8)
     first = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
     second = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
-    other_seed = meta_train(lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**{**config.__dict__, "seed": 1}),
-                            progress=False)
+    other_seed = meta_train(
+        lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**{**config.__dict__, "seed": 1}), progress=False
+    )
     jax.tree.map(np.testing.assert_array_equal, first.final_meta_params, second.final_meta_params)
-    differences = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), first.final_meta_params,
-                               other_seed.final_meta_params)
+    differences = jax.tree.map(
+        lambda a, b: float(np.max(np.abs(a - b))), first.final_meta_params, other_seed.final_meta_params
+    )
     assert max(jax.tree.leaves(differences)) > 0
 
 
 def test_second_order_changes_the_meta_gradient():
     config = dict(num_meta_steps=3, num_tasks=8, validate_every=3, num_validation_problems=8)
     first = meta_train(lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**config), progress=False)
-    second = meta_train(lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**config, second_order=True),
-                        progress=False)
+    second = meta_train(
+        lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**config, second_order=True), progress=False
+    )
     first_losses = [r["meta_loss"] for r in first.history if r["kind"] == "train"]
     second_losses = [r["meta_loss"] for r in second.history if r["kind"] == "train"]
     # Same first forward pass; different gradients afterwards.
@@ -81,8 +84,15 @@ def test_second_order_meta_gradient_of_the_gated_rule_is_finite_on_digits():
     gradients and a zero RMS in the gated rule's normalised-moment features; the
     second-order meta-gradient must still be finite there rather than a skipped NaN step."""
     rule = lo.GatedLSTM(momentum_decays=(0.9,), descent_direction="normalized_momentum")
-    config = MetaTrainConfig(num_meta_steps=2, num_tasks=2, horizon=2, truncation_length=2, second_order=True,
-                             validate_every=2, num_validation_problems=2)
+    config = MetaTrainConfig(
+        num_meta_steps=2,
+        num_tasks=2,
+        horizon=2,
+        truncation_length=2,
+        second_order=True,
+        validate_every=2,
+        num_validation_problems=2,
+    )
     result = meta_train(rule, MLPFamily(hidden_sizes=(8,), batch_size=16), config, progress=False)
     train_records = [r for r in result.history if r["kind"] == "train"]
     assert [r["skipped"] for r in train_records] == [0, 0]
@@ -95,6 +105,7 @@ def test_outer_optimizer_clips_or_normalizes_each_meta_gradient(normalize):
     normalised, both count as unit-length steps for Adam; clipped, only the first is cut."""
     gradients = [{"w": jnp.array([300.0, -400.0])}, {"w": jnp.array([0.03, 0.04])}]
     config = MetaTrainConfig(meta_learning_rate=0.1, max_grad_norm=10.0, normalize_meta_gradient=normalize)
+
     def scale(g):
         norm = jnp.linalg.norm(g)
         return g / norm if normalize else g * jnp.minimum(1.0, 10.0 / norm)
@@ -108,8 +119,16 @@ def test_outer_optimizer_clips_or_normalizes_each_meta_gradient(normalize):
         np.testing.assert_allclose(update["w"], expected["w"], rtol=1e-3)  # optax adds 1e-6 to the norm
 
 
-@pytest.mark.parametrize("bad", [dict(horizon=100, truncation_length=30), dict(num_tasks=0), dict(meta_learning_rate=0.0),
-                                 dict(meta_objective="hinge"), dict(validate_on="middle")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(horizon=100, truncation_length=30),
+        dict(num_tasks=0),
+        dict(meta_learning_rate=0.0),
+        dict(meta_objective="hinge"),
+        dict(validate_on="middle"),
+    ],
+)
 def test_bad_config_is_rejected(bad):
     with pytest.raises(ValueError):
         MetaTrainConfig(**bad)
@@ -132,8 +151,11 @@ def test_families_of_different_structure_are_trained_in_turn():
 def test_log_loss_objective_counts_only_steps_that_ran():
     """log f for steps that ran, 0 for the masked steps (which report a loss of 0)."""
     losses = jax.numpy.array([2.0, 0.5, 0.0, 0.0])
-    np.testing.assert_allclose(np.asarray(objective(MetaTrainConfig(meta_objective="log_loss"), losses)),
-                               [np.log(2.0), np.log(0.5), 0.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(objective(MetaTrainConfig(meta_objective="log_loss"), losses)),
+        [np.log(2.0), np.log(0.5), 0.0, 0.0],
+        rtol=1e-6,
+    )
     np.testing.assert_array_equal(np.asarray(objective(MetaTrainConfig(), losses)), np.asarray(losses))
     gradient = jax.grad(lambda x: objective(MetaTrainConfig(meta_objective="log_loss"), x).sum())(losses)
     np.testing.assert_allclose(np.asarray(gradient), [0.5, 2.0, 0.0, 0.0], rtol=1e-6)
@@ -145,22 +167,28 @@ def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, met
     "final" takes at the horizon alone (the mean loss over problems, or its log)."""
     rule, families = lo.DirectLSTM(), (QuadraticFamily(dim=3), QuadraticFamily(dim=6))
     config = MetaTrainConfig(horizon=30, truncation_length=10, num_validation_problems=8, meta_objective=meta_objective)
-    curves = [problem_curves(f, lo.learned_optimizer(rule, trained_direct.best_meta_params), config.seed, "validation",
-                             8, 30).mean(axis=0) for f in families]
+    curves = [
+        problem_curves(
+            f, lo.learned_optimizer(rule, trained_direct.best_meta_params), config.seed, "validation", 8, 30
+        ).mean(axis=0)
+        for f in families
+    ]
     score = np.log if meta_objective == "log_loss" else (lambda x: x)
     expected_final = np.mean([score(c[-1]) for c in curves])
     expected_curve = np.mean([score(c[1:]) for c in curves])
     final = make_validation_loss(rule, families, config)(trained_direct.best_meta_params)
     curve = make_validation_loss(rule, families, MetaTrainConfig(**{**config.__dict__, "validate_on": "curve"}))(
-        trained_direct.best_meta_params)
+        trained_direct.best_meta_params
+    )
     assert float(final) == pytest.approx(expected_final, rel=1e-4)
     assert float(curve) == pytest.approx(expected_curve, rel=1e-4)
     assert abs(float(curve) - float(final)) > 1e-3 * abs(float(final))
 
 
 def test_meta_training_on_the_log_loss_lowers_held_out_loss():
-    config = MetaTrainConfig(num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16,
-                             meta_objective="log_loss")
+    config = MetaTrainConfig(
+        num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16, meta_objective="log_loss"
+    )
     rule = lo.DirectLSTM(momentum_decays=(0.5, 0.9))
     result = meta_train(rule, QuadraticFamily(), config, progress=False)
     validations = [r for r in result.history if r["kind"] == "validation"]
@@ -171,15 +199,23 @@ def test_meta_training_on_the_log_loss_lowers_held_out_loss():
 
 def test_warm_start_begins_from_the_given_meta_params(trained_direct, tmp_path):
     config = MetaTrainConfig(**{**SMALL.__dict__, "num_meta_steps": 2, "validate_every": 2})
-    result = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, run_dir=tmp_path, progress=False,
-                        initial_meta_params=trained_direct.best_meta_params)
+    result = meta_train(
+        lo.DirectLSTM(),
+        QuadraticFamily(),
+        config,
+        run_dir=tmp_path,
+        progress=False,
+        initial_meta_params=trained_direct.best_meta_params,
+    )
     first_validation = next(r for r in result.history if r["kind"] == "validation")
     assert first_validation["step"] == 0
     # the same validation problems as the run that trained them: the same score at step 0
     assert first_validation["validation_loss"] == pytest.approx(trained_direct.best_validation_loss, rel=1e-5)
     untrained = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
-    assert next(r for r in untrained.history if r["kind"] == "validation")["validation_loss"] > \
-        1.2 * first_validation["validation_loss"]
+    assert (
+        next(r for r in untrained.history if r["kind"] == "validation")["validation_loss"]
+        > 1.2 * first_validation["validation_loss"]
+    )
     longer = MetaTrainConfig(**{**config.__dict__, "num_meta_steps": 4})
     with pytest.raises(lo.CheckpointError, match="other settings"):
         meta_train(lo.DirectLSTM(), QuadraticFamily(), longer, run_dir=tmp_path, resume=True, progress=False)
@@ -188,5 +224,10 @@ def test_warm_start_begins_from_the_given_meta_params(trained_direct, tmp_path):
 def test_warm_start_of_another_architecture_is_rejected():
     gated_params = lo.GatedLSTM().init(jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="structure or shapes"):
-        meta_train(lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(num_meta_steps=1, num_tasks=8),
-                   initial_meta_params=gated_params, progress=False)
+        meta_train(
+            lo.DirectLSTM(),
+            QuadraticFamily(),
+            MetaTrainConfig(num_meta_steps=1, num_tasks=8),
+            initial_meta_params=gated_params,
+            progress=False,
+        )

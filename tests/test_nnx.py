@@ -26,8 +26,12 @@ class TinyModel(nnx.Module):
         lo.DirectLSTM(),
         lo.GatedLSTM(max_learning_rate=4.0),
         lo.DirectLSTM(momentum_decays=(0.5, 0.9), step_timescales=(10.0,), gradient_epsilon=1e-8),
-        lo.GatedLSTM(momentum_decays=(0.9,), descent_direction="normalized_momentum", step_timescales=(10.0,),
-                     loss_change_decays=(0.0,)),
+        lo.GatedLSTM(
+            momentum_decays=(0.9,),
+            descent_direction="normalized_momentum",
+            step_timescales=(10.0,),
+            loss_change_decays=(0.0,),
+        ),
     ],
     ids=["direct", "gated", "direct-moments-steps", "gated-adam-direction-steps-loss"],
 )

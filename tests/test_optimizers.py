@@ -405,4 +405,6 @@ def test_step_timescales_must_be_positive(rule_type, timescales):
 def test_leaf_shapes_fixture_is_covered():
     """Guards the shape coverage the tests above rely on."""
     shapes = {p.shape for p in jax.tree.leaves(make_params())}
-    assert {(), (0,), (3, 3, 2, 4)} <= shapes and len(shapes) == len(jax.tree.leaves(LEAF_SHAPES, is_leaf=lambda x: isinstance(x, tuple)))
+    assert {(), (0,), (3, 3, 2, 4)} <= shapes and len(shapes) == len(
+        jax.tree.leaves(LEAF_SHAPES, is_leaf=lambda x: isinstance(x, tuple))
+    )

@@ -55,7 +55,8 @@ def test_each_shipped_file_is_what_its_recipe_wrote(name):
     assert metadata["recipe"] == recipe.name == name and metadata["finished"]
     assert load_pretrained(name).rule == recipe.rule
     assert [stage["meta_train_config"] for stage in metadata["stages"]] == [
-        dataclasses.asdict(stage.config) for stage in recipe.stages]
+        dataclasses.asdict(stage.config) for stage in recipe.stages
+    ]
     assert metadata["families"] == [repr(f) for f in recipe.families]
     assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", metadata["code_commit"]) and metadata["seconds"] > 0
 
@@ -90,8 +91,22 @@ def test_default_is_l2l_and_unknown_names_are_listed():
 
 def test_demo_prints_and_plots(tmp_path, capsys):
     plot = tmp_path / "demo.png"
-    assert main(["demo", "--steps", "30", "--tuning-problems", "2", "--plot", str(plot),
-                 "--json", str(tmp_path / "demo.json")]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--steps",
+                "30",
+                "--tuning-problems",
+                "2",
+                "--plot",
+                str(plot),
+                "--json",
+                str(tmp_path / "demo.json"),
+            ]
+        )
+        == 0
+    )
     rows = json.loads((tmp_path / "demo.json").read_text())
     assert [row["optimizer"] for row in rows] == ["learned (l2l)", "adam"]
     for row in rows:

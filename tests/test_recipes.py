@@ -32,11 +32,18 @@ def test_every_recipe_runs_at_smoke_sizes(name, tmp_path):
 
 
 def two_stage_recipe(meta_steps=(4, 3)) -> Recipe:
-    config = MetaTrainConfig(num_meta_steps=meta_steps[0], num_tasks=4, horizon=8, truncation_length=4,
-                             validate_every=2, num_validation_problems=4)
+    config = MetaTrainConfig(
+        num_meta_steps=meta_steps[0],
+        num_tasks=4,
+        horizon=8,
+        truncation_length=4,
+        validate_every=2,
+        num_validation_problems=4,
+    )
     second = dataclasses.replace(config, num_meta_steps=meta_steps[1], meta_learning_rate=1e-3, estimator="es")
-    return Recipe("two_stages", DirectLSTM(hidden_sizes=(4,)), (QuadraticFamily(dim=3),),
-                  (Stage(config), Stage(second)))
+    return Recipe(
+        "two_stages", DirectLSTM(hidden_sizes=(4,)), (QuadraticFamily(dim=3),), (Stage(config), Stage(second))
+    )
 
 
 def test_a_recipe_run_is_deterministic_and_each_stage_starts_from_the_last_best(tmp_path):
@@ -52,8 +59,9 @@ def test_a_stopped_recipe_run_resumes_to_the_uninterrupted_result(tmp_path):
     uninterrupted = run_recipe(two_stage_recipe(), tmp_path / "whole", progress=False)
     # stopped after the first stage and half of the second: that run's state is on disk
     stopped = two_stage_recipe()
-    stopped = dataclasses.replace(stopped, stages=(
-        stopped.stages[0], Stage(dataclasses.replace(stopped.stages[1].config, num_meta_steps=2))))
+    stopped = dataclasses.replace(
+        stopped, stages=(stopped.stages[0], Stage(dataclasses.replace(stopped.stages[1].config, num_meta_steps=2)))
+    )
     run_recipe(stopped, tmp_path / "resumed", progress=False)
     (tmp_path / "resumed" / "stage_1" / "optimizer.msgpack").unlink()  # as if killed before the stage ended
     resumed = run_recipe(two_stage_recipe(), tmp_path / "resumed", resume=True, progress=False)

@@ -16,7 +16,7 @@ def test_benchmark_quick_writes_results(tmp_path):
     assert list(results["datasets"]) == list(quick.datasets)
     for dataset, per_variant in results["datasets"].items():
         assert list(per_variant) == list(quick.variants)
-        for variant, entry in per_variant.items():
+        for entry in per_variant.values():
             names = [row["optimizer"] for row in entry["rows"]]
             assert names == ["learned (direct)", "learned (gated)", "adam", "rmsprop", "sgd", "nesterov"]
             for row in entry["rows"]:
@@ -42,7 +42,11 @@ def test_mnist_joins_the_suite_when_its_files_are_present(tmp_path, monkeypatch)
     assert SuiteConfig().datasets == ("digits", "mnist1d")
     mnist = tmp_path / "mnist"
     mnist.mkdir()
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (mnist / name).write_bytes(b"")
     assert SuiteConfig().datasets == ("digits", "mnist1d", "mnist")

@@ -26,8 +26,11 @@ def test_mlp_shapes_loss_and_accuracy():
     family = MLPFamily(hidden_sizes=(20, 7), activation="relu", batch_size=32)
     params = family.init_params({}, KEY)
     shapes = jax.tree.map(jnp.shape, params)
-    assert shapes == {"dense_0": {"kernel": (64, 20), "bias": (20,)}, "dense_1": {"kernel": (20, 7), "bias": (7,)},
-                      "dense_2": {"kernel": (7, 10), "bias": (10,)}}
+    assert shapes == {
+        "dense_0": {"kernel": (64, 20), "bias": (20,)},
+        "dense_1": {"kernel": (20, 7), "bias": (7,)},
+        "dense_2": {"kernel": (7, 10), "bias": (10,)},
+    }
     inputs, labels = family.sample_batch({}, KEY)
     assert inputs.shape == (32, 64) and labels.shape == (32,)
     loss = float(family.loss({}, params, (inputs, labels)))
@@ -47,8 +50,9 @@ def test_conv_net_on_digits_trains():
     assert jax.tree.structure(grads) == jax.tree.structure(params)
     stepped = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
     for _ in range(20):
-        stepped = jax.tree.map(lambda p, g: p - 0.1 * g, stepped,
-                               jax.grad(family.loss, argnums=1)({}, stepped, (images, labels)))
+        stepped = jax.tree.map(
+            lambda p, g: p - 0.1 * g, stepped, jax.grad(family.loss, argnums=1)({}, stepped, (images, labels))
+        )
     assert float(family.loss({}, stepped, (images, labels))) < 0.8 * float(loss)
 
 
@@ -64,8 +68,9 @@ def test_random_scaling_reparametrises_without_moving_the_minimum():
     np.testing.assert_allclose(scaled0 * scales, theta0, rtol=1e-6)
     # g(theta / c) = f(theta) everywhere, so the minimum value is the same ...
     theta = jax.random.normal(jax.random.PRNGKey(2), (10,))
-    np.testing.assert_allclose(family.loss(data, {"theta": theta / scales}, None),
-                               base.loss(data["base"], {"theta": theta}, None), rtol=1e-5)
+    np.testing.assert_allclose(
+        family.loss(data, {"theta": theta / scales}, None), base.loss(data["base"], {"theta": theta}, None), rtol=1e-5
+    )
     W, y = np.asarray(data["base"]["W"], np.float64), np.asarray(data["base"]["y"], np.float64)
     base_min = np.sum((W @ np.linalg.lstsq(W, y, rcond=None)[0] - y) ** 2)
     scaled_solution = np.linalg.lstsq(W * scales, y, rcond=None)[0]

@@ -8,5 +8,13 @@ generation in `generated`, and fetching in `download` (imported on demand).
 from learned_opt.data.datasets import DATASETS, Dataset, availability, load_dataset, missing_files
 from learned_opt.data.paths import ENV_VAR, data_root, dataset_dir
 
-__all__ = ["DATASETS", "ENV_VAR", "Dataset", "availability", "data_root", "dataset_dir", "load_dataset",
-           "missing_files"]
+__all__ = [
+    "DATASETS",
+    "ENV_VAR",
+    "Dataset",
+    "availability",
+    "data_root",
+    "dataset_dir",
+    "load_dataset",
+    "missing_files",
+]

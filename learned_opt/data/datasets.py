@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,11 +41,18 @@ def _split(name: str, inputs: np.ndarray, labels: np.ndarray, test_fraction: flo
 
 def _from_bytes(name: str, train_images, train_labels, test_images, test_labels, num_classes: int) -> Dataset:
     """A Dataset from uint8 images (any trailing shape, flattened row-major) scaled by 1/255."""
+
     def inputs(images: np.ndarray) -> np.ndarray:
         return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
 
-    return Dataset(name, inputs(train_images), np.asarray(train_labels, np.int32), inputs(test_images),
-                   np.asarray(test_labels, np.int32), num_classes)
+    return Dataset(
+        name,
+        inputs(train_images),
+        np.asarray(train_labels, np.int32),
+        inputs(test_images),
+        np.asarray(test_labels, np.int32),
+        num_classes,
+    )
 
 
 def digits() -> Dataset:
@@ -67,8 +75,14 @@ def mnist1d(root: str | os.PathLike | None = None) -> Dataset:
     standard deviation 0.100), so that one large first step can turn a ReLU unit off on every
     example, and ReLU networks then stall at chance loss."""
     arrays = generated.mnist1d_arrays(dataset_dir("mnist1d", root))
-    return Dataset("mnist1d", arrays["x"].astype(np.float32), arrays["y"].astype(np.int32),
-                   arrays["x_test"].astype(np.float32), arrays["y_test"].astype(np.int32), 10)
+    return Dataset(
+        "mnist1d",
+        arrays["x"].astype(np.float32),
+        arrays["y"].astype(np.int32),
+        arrays["x_test"].astype(np.float32),
+        arrays["y_test"].astype(np.int32),
+        10,
+    )
 
 
 def _idx_dataset(name: str, root) -> Dataset:
@@ -134,9 +148,11 @@ def manual_instructions(name: str, root: str | os.PathLike | None = None) -> str
         return f"place the four IDX files ({files}; raw or gzipped) in {directory}/"
     if name == "cifar10":
         batches = ", ".join((*cifar.TRAIN_BATCHES, cifar.TEST_BATCH))
-        return (f"download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
-                f"extract it in {directory}/ (`tar -xzf cifar-10-python.tar.gz -C {directory}`), so that "
-                f"{directory / cifar.BATCH_DIR}/ holds {batches}")
+        return (
+            f"download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
+            f"extract it in {directory}/ (`tar -xzf cifar-10-python.tar.gz -C {directory}`), so that "
+            f"{directory / cifar.BATCH_DIR}/ holds {batches}"
+        )
     return "nothing to fetch: it is bundled or generated locally"
 
 
@@ -170,7 +186,7 @@ def availability(name: str, root: str | os.PathLike | None = None) -> tuple[bool
     return False, f"missing {len(missing)} file(s) in {dataset_dir(name, root)}; run `learned-opt data download {name}`"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_cached(name: str, root: str) -> Dataset:
     del root  # only a cache key: the loaders read the same data root themselves
     return DATASETS[name]()

@@ -118,6 +118,7 @@ def read_idx_split(directory: str | os.PathLike, num_classes: int = 10):
     _check_pair(train_images, train_labels, "train", directory, num_classes)
     _check_pair(test_images, test_labels, "test", directory, num_classes)
     if train_images.shape[1:] != test_images.shape[1:]:
-        raise IDXError(f"{directory}: train images are {train_images.shape[1:]} but test images {test_images.shape[1:]}")
+        raise IDXError(
+            f"{directory}: train images are {train_images.shape[1:]} but test images {test_images.shape[1:]}"
+        )
     return train_images, train_labels, test_images, test_labels
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ENV_VAR = "LEARNED_OPT_DATA"
 DEFAULT_ROOT = Path("~/.cache/learned_opt")

@@ -21,7 +21,8 @@ particles and tasks [P, 2P) the negative ones, on the same problems.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -53,9 +54,7 @@ def reset_estimator_state(estimator: str, estimator_state: PyTree, pair_reset: j
     return jax.tree.map(reset, estimator_state)
 
 
-def _antithetic(
-    per_task_loss: Callable, meta_params, tasks, estimator_state, key, std: float, persistent: bool
-):
+def _antithetic(per_task_loss: Callable, meta_params, tasks, estimator_state, key, std: float, persistent: bool):
     leaves, treedef = jax.tree.flatten(meta_params)
     num_pairs = jax.tree.leaves(tasks)[0].shape[0] // 2
     keys = jax.random.split(key, len(leaves))
@@ -75,9 +74,7 @@ def _antithetic(
     return jnp.mean(losses), losses, grads, tasks, (direction if persistent else estimator_state)
 
 
-def estimate(
-    estimator: str, per_task_loss: Callable, meta_params, tasks, estimator_state, key, std: float
-):
+def estimate(estimator: str, per_task_loss: Callable, meta_params, tasks, estimator_state, key, std: float):
     """(meta_loss, per_task_losses, grads, tasks, estimator_state) for one truncation."""
     if estimator == "tbptt":
 

@@ -29,8 +29,15 @@ RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 OPTIMIZER_FILENAME = "optimizer.msgpack"
 METRICS_FILENAME = "metrics.jsonl"
 # What `Recipe.smoke` shrinks every stage to: a run of seconds that exercises every code path.
-SMOKE_CHANGES = {"num_meta_steps": 2, "num_tasks": 4, "horizon": 4, "truncation_length": 2,
-                 "min_truncation_length": 1, "validate_every": 1, "num_validation_problems": 2}
+SMOKE_CHANGES = {
+    "num_meta_steps": 2,
+    "num_tasks": 4,
+    "horizon": 4,
+    "truncation_length": 2,
+    "min_truncation_length": 1,
+    "validate_every": 1,
+    "num_validation_problems": 2,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +127,16 @@ def code_commit() -> str:
     learned_opt/, the code a run runs), or "unknown"."""
     root = Path(__file__).resolve().parent.parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "learned_opt"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "learned_opt"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
@@ -139,14 +152,22 @@ def _finished_stage(stage_dir: Path, rule: UpdateRule, stage: Stage, families):
         return None
     loaded = load(path, rule)
     settings = json.loads(json.dumps(dataclasses.asdict(stage.config)))
-    if (loaded.metadata.get("meta_train_config") != settings
-            or loaded.metadata.get("families") != [repr(f) for f in families]):
+    if loaded.metadata.get("meta_train_config") != settings or loaded.metadata.get("families") != [
+        repr(f) for f in families
+    ]:
         raise CheckpointError(f"{path} was written by a stage with other settings; resume with the same recipe")
     return loaded if loaded.metadata.get("finished") else None
 
 
-def run_recipe(recipe: Recipe, out: str | Path, *, resume: bool = False, progress: bool = True,
-               recipe_file: str | None = None, mesh=None) -> Path:
+def run_recipe(
+    recipe: Recipe,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    recipe_file: str | None = None,
+    mesh=None,
+) -> Path:
     """Runs every stage of `recipe` into `out` and writes OUT/optimizer.msgpack (the last
     stage's best meta-parameters) and OUT/metrics.jsonl (every stage's records, each with
     its "stage"). Returns the checkpoint's path."""
@@ -165,14 +186,27 @@ def run_recipe(recipe: Recipe, out: str | Path, *, resume: bool = False, progres
         families = stage.families if stage.families is not None else recipe.families
         done = _finished_stage(stage_dir, recipe.rule, stage, families) if resume else None
         if done is None:
-            meta_train(recipe.rule, families, stage.config, run_dir=stage_dir, resume=resume, progress=progress,
-                       initial_meta_params=initial, mesh=mesh,
-                       metadata={"recipe": recipe.name, "stage": index})
+            meta_train(
+                recipe.rule,
+                families,
+                stage.config,
+                run_dir=stage_dir,
+                resume=resume,
+                progress=progress,
+                initial_meta_params=initial,
+                mesh=mesh,
+                metadata={"recipe": recipe.name, "stage": index},
+            )
             done = _finished_stage(stage_dir, recipe.rule, stage, families)
         initial = done.meta_params
-        stage_records.append({"stage": index, "best_step": done.metadata["best_step"],
-                              "best_validation_loss": done.metadata["best_validation_loss"],
-                              "seconds": done.metadata["seconds"]})
+        stage_records.append(
+            {
+                "stage": index,
+                "best_step": done.metadata["best_step"],
+                "best_validation_loss": done.metadata["best_validation_loss"],
+                "seconds": done.metadata["seconds"],
+            }
+        )
     lines = []
     for index in range(len(recipe.stages)):
         for line in (out / f"stage_{index}" / METRICS_FILENAME).read_text().splitlines():
@@ -184,8 +218,10 @@ def run_recipe(recipe: Recipe, out: str | Path, *, resume: bool = False, progres
         "description": recipe.description,
         "rule_config": rule_config(recipe.rule),
         "families": [repr(f) for f in recipe.families],
-        "stages": [{**record, "meta_train_config": dataclasses.asdict(stage.config)}
-                   for record, stage in zip(stage_records, recipe.stages)],
+        "stages": [
+            {**record, "meta_train_config": dataclasses.asdict(stage.config)}
+            for record, stage in zip(stage_records, recipe.stages)
+        ],
         "code_commit": commit,
         "seconds": sum(record["seconds"] for record in stage_records),
         "wall_seconds_this_call": time.perf_counter() - start,

@@ -18,8 +18,9 @@ import functools
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -99,12 +100,21 @@ class MetaTrainConfig:
     validate_on: str = "final"
 
     def __post_init__(self):
-        for name in ("num_meta_steps", "num_tasks", "horizon", "truncation_length", "min_truncation_length",
-                     "validate_every", "num_validation_problems"):
+        for name in (
+            "num_meta_steps",
+            "num_tasks",
+            "horizon",
+            "truncation_length",
+            "min_truncation_length",
+            "validate_every",
+            "num_validation_problems",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.truncation_schedule not in TRUNCATION_SCHEDULES:
-            raise ValueError(f"truncation_schedule must be one of {TRUNCATION_SCHEDULES}, got {self.truncation_schedule!r}")
+            raise ValueError(
+                f"truncation_schedule must be one of {TRUNCATION_SCHEDULES}, got {self.truncation_schedule!r}"
+            )
         if self.truncation_schedule == "fixed" and self.horizon % self.truncation_length:
             raise ValueError(
                 f"horizon ({self.horizon}) must be a multiple of truncation_length ({self.truncation_length}) "
@@ -147,8 +157,11 @@ class MetaTrainResult(NamedTuple):
 def outer_optimizer(config: MetaTrainConfig) -> optax.GradientTransformation:
     """Adam on the meta-parameters, after clipping the meta-gradient's global norm or
     dividing the meta-gradient by it."""
-    scaling = (optax.normalize_by_update_norm() if config.normalize_meta_gradient
-               else optax.clip_by_global_norm(config.max_grad_norm))
+    scaling = (
+        optax.normalize_by_update_norm()
+        if config.normalize_meta_gradient
+        else optax.clip_by_global_norm(config.max_grad_norm)
+    )
     return optax.chain(scaling, optax.adam(config.meta_learning_rate))
 
 
@@ -181,8 +194,15 @@ def objective(config: MetaTrainConfig, losses: jax.Array) -> jax.Array:
     return jnp.where(ran, jnp.log(jnp.where(ran, losses, 1.0)), 0.0)
 
 
-def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaTrainConfig, meta_params,
-                             tasks: InnerState, batched: bool, active_steps=None):
+def per_task_truncation_loss(
+    rule: UpdateRule,
+    family: TaskFamily,
+    config: MetaTrainConfig,
+    meta_params,
+    tasks: InnerState,
+    batched: bool,
+    active_steps=None,
+):
     """sum_{t=1..T} f(theta_t) (or its `objective`) over one truncation, for every task, and the advanced tasks.
     With `batched`, meta_params has a leading task axis (one perturbed copy per task)."""
 
@@ -190,7 +210,11 @@ def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaT
         tx = learned_optimizer(rule, params)
         random_schedule = config.truncation_schedule == "random"
         task, losses = unroll(
-            family, tx, task, config.truncation_length, config.second_order,
+            family,
+            tx,
+            task,
+            config.truncation_length,
+            config.second_order,
             active_steps=active_steps if random_schedule else None,
             horizon=config.horizon if random_schedule else None,
             remat=config.remat,
@@ -200,8 +224,9 @@ def per_task_truncation_loss(rule: UpdateRule, family: TaskFamily, config: MetaT
     return jax.vmap(one_task, in_axes=(0 if batched else None, 0))(meta_params, tasks)
 
 
-def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig, mesh=None,
-                   index: int = 0):
+def make_meta_step(
+    rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig, mesh=None, index: int = 0
+):
     """The jitted meta-step on family `families[index]`: one truncation on every task of
     that family's batch (``state.tasks[index]``), one outer update.
 
@@ -210,9 +235,11 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
     or whose truncation loss is not finite (``tasks_reset`` counts these), are redrawn.
     """
     if getattr(rule, "lstm_state_dtype", "float32") != "float32" and not estimators.is_antithetic(config.estimator):
-        raise ValueError(f"the {config.estimator!r} estimator backpropagates through the update, and no derivative "
-                         f"flows through an LSTM state stored in {rule.lstm_state_dtype}: meta-train with "
-                         "lstm_state_dtype='float32' (it has no meta-parameters) or with the 'es' or 'pes' estimator")
+        raise ValueError(
+            f"the {config.estimator!r} estimator backpropagates through the update, and no derivative "
+            f"flows through an LSTM state stored in {rule.lstm_state_dtype}: meta-train with "
+            "lstm_state_dtype='float32' (it has no meta-parameters) or with the 'es' or 'pes' estimator"
+        )
     family = families[index]
     outer = outer_optimizer(config)
     mesh = mesh if mesh is not None else sharding.task_mesh()
@@ -223,8 +250,13 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
         active_steps = jax.random.randint(length_key, (), config.min_truncation_length, config.truncation_length + 1)
         per_task_loss = functools.partial(per_task_truncation_loss, rule, family, config, active_steps=active_steps)
         meta_loss, losses, grads, tasks, estimator_state = estimators.estimate(
-            config.estimator, per_task_loss, state.meta_params, state.tasks[index], state.estimator_state[index],
-            estimate_key, config.es_std,
+            config.estimator,
+            per_task_loss,
+            state.meta_params,
+            state.tasks[index],
+            state.estimator_state[index],
+            estimate_key,
+            config.es_std,
         )
         finite = jnp.isfinite(meta_loss) & tree_all_finite(grads)
         grads = jax.tree.map(lambda g: jnp.where(finite, g, 0.0), grads)
@@ -252,8 +284,8 @@ def make_meta_step(rule: UpdateRule, families: tuple[TaskFamily, ...], config: M
         new_state = state._replace(
             meta_params=keep(meta_params, state.meta_params),
             outer_state=keep(outer_state, state.outer_state),
-            tasks=state.tasks[:index] + (tasks,) + state.tasks[index + 1:],
-            estimator_state=state.estimator_state[:index] + (estimator_state,) + state.estimator_state[index + 1:],
+            tasks=state.tasks[:index] + (tasks,) + state.tasks[index + 1 :],
+            estimator_state=state.estimator_state[:index] + (estimator_state,) + state.estimator_state[index + 1 :],
             key=key,
             step=state.step + 1,
         )
@@ -280,15 +312,23 @@ def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], con
     @jax.jit
     def validation_loss(meta_params):
         tx = learned_optimizer(rule, meta_params)
-        means = jnp.stack([jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, scored_steps], axis=0)
-                           for f, (data, keys) in zip(families, problems)])
+        means = jnp.stack(
+            [
+                jnp.mean(loss_curves(f, tx, data, keys, config.horizon)[:, scored_steps], axis=0)
+                for f, (data, keys) in zip(families, problems)
+            ]
+        )
         return jnp.mean(means if config.meta_objective == "loss" else jnp.log(means))
 
     return validation_loss
 
 
-def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig,
-                  initial_meta_params: PyTree | None = None) -> MetaTrainState:
+def initial_state(
+    rule: UpdateRule,
+    families: tuple[TaskFamily, ...],
+    config: MetaTrainConfig,
+    initial_meta_params: PyTree | None = None,
+) -> MetaTrainState:
     """The meta-training state at step 0, on the host: one task batch per family. The
     meta-parameters are `rule.init`'s unless `initial_meta_params` are given (a warm start)."""
     init_key, task_key, run_key = jax.random.split(split_key(config.seed, "train"), 3)
@@ -303,8 +343,9 @@ def initial_state(rule: UpdateRule, families: tuple[TaskFamily, ...], config: Me
         meta_params=meta_params,
         outer_state=outer_optimizer(config).init(meta_params),
         tasks=tuple(fresh_tasks(rule, f, k, config.num_tasks, antithetic) for f, k in zip(families, task_keys)),
-        estimator_state=tuple(estimators.init_estimator_state(config.estimator, meta_params, config.num_tasks)
-                              for _ in families),
+        estimator_state=tuple(
+            estimators.init_estimator_state(config.estimator, meta_params, config.num_tasks) for _ in families
+        ),
         key=run_key,
         step=jnp.zeros((), jnp.int32),
         best_meta_params=meta_params,
@@ -318,8 +359,10 @@ def checked_initial_meta_params(rule: UpdateRule, template: PyTree, initial_meta
     """`initial_meta_params` as float32 arrays in the containers of `template` (the rule's
     own meta-parameters), after checking that they fit the rule's architecture."""
     if not fits_architecture(rule, initial_meta_params):
-        raise ValueError("initial_meta_params do not match the rule's meta-parameters in structure or shapes; "
-                         "warm-start from a checkpoint of the same architecture")
+        raise ValueError(
+            "initial_meta_params do not match the rule's meta-parameters in structure or shapes; "
+            "warm-start from a checkpoint of the same architecture"
+        )
     leaves = [np.asarray(leaf, np.float32) for leaf in jax.tree.leaves(initial_meta_params)]
     return jax.tree.structure(template).unflatten(leaves)
 
@@ -338,14 +381,22 @@ def state_shardings(state: MetaTrainState, mesh) -> MetaTrainState:
     return everything_replicated._replace(tasks=jax.tree.map(lambda _: sharding.sharded(mesh), state.tasks))
 
 
-def _run_identity(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig,
-                  initial_meta_params: PyTree | None = None) -> str:
+def _run_identity(
+    rule: UpdateRule,
+    families: tuple[TaskFamily, ...],
+    config: MetaTrainConfig,
+    initial_meta_params: PyTree | None = None,
+) -> str:
     """What a resumed run must share with the run that wrote the state (all settings but
     the number of meta-steps, which may be extended, and the warm start if any)."""
     settings = dataclasses.asdict(config)
     del settings["num_meta_steps"]
-    identity = {"rule": rule.name, "rule_config": rule_config(rule), "families": [repr(f) for f in families],
-                "config": settings}
+    identity = {
+        "rule": rule.name,
+        "rule_config": rule_config(rule),
+        "families": [repr(f) for f in families],
+        "config": settings,
+    }
     if initial_meta_params is not None:
         identity["initial_meta_params"] = meta_params_fingerprint(initial_meta_params)
     return json.dumps(identity, sort_keys=True)
@@ -379,7 +430,8 @@ def load_train_state(path: Path, template: MetaTrainState, identity: str) -> Met
         raise CheckpointError(f"{path} was written by a run with other settings; resume with the same settings")
     template_leaves, treedef = jax.tree.flatten(template)
     if len(leaves) != len(template_leaves) or any(
-        np.shape(a) != np.shape(b) or np.asarray(a).dtype != np.asarray(b).dtype for a, b in zip(leaves, template_leaves)
+        np.shape(a) != np.shape(b) or np.asarray(a).dtype != np.asarray(b).dtype
+        for a, b in zip(leaves, template_leaves)
     ):
         raise CheckpointError(f"{path} is damaged: its arrays do not match this run's state")
     return treedef.unflatten(leaves)
@@ -442,8 +494,7 @@ def meta_train(
     if config.num_tasks % mesh.size:
         raise ValueError(f"num_tasks ({config.num_tasks}) must be a multiple of the {mesh.size} devices")
     host_state = initial_state(rule, families, config, initial_meta_params)
-    identity = _run_identity(rule, families, config,
-                             None if initial_meta_params is None else host_state.meta_params)
+    identity = _run_identity(rule, families, config, None if initial_meta_params is None else host_state.meta_params)
     state_path = Path(run_dir) / TRAIN_STATE_FILENAME if run_dir is not None else None
     resumed = resume and state_path is not None and state_path.is_file()
     if resumed:
@@ -455,9 +506,14 @@ def meta_train(
 
     history: list[dict] = []
     writer = run_dir is not None and jax.process_index() == 0
-    settings = {**(metadata or {}), "rule": rule.name, "rule_config": rule_config(rule),
-                "families": [repr(f) for f in families], "meta_train_config": dataclasses.asdict(config),
-                "device": jax.devices()[0].device_kind}
+    settings = {
+        **(metadata or {}),
+        "rule": rule.name,
+        "rule_config": rule_config(rule),
+        "families": [repr(f) for f in families],
+        "meta_train_config": dataclasses.asdict(config),
+        "device": jax.devices()[0].device_kind,
+    }
     start_time = time.perf_counter()
     previous_seconds = 0.0
     if writer:
@@ -477,8 +533,12 @@ def meta_train(
 
     def save_best(step: int, meta_params, finished: bool = False, **extra) -> None:
         if writer:
-            save(Path(run_dir) / OPTIMIZER_FILENAME, rule, meta_params,
-                 {**settings, "best_step": step, "finished": finished, **extra})
+            save(
+                Path(run_dir) / OPTIMIZER_FILENAME,
+                rule,
+                meta_params,
+                {**settings, "best_step": step, "finished": finished, **extra},
+            )
 
     def validate_and_save(state: MetaTrainState) -> MetaTrainState:
         step = int(sharding.to_host(state.step))
@@ -487,16 +547,25 @@ def meta_train(
         best = float(sharding.to_host(state.best_validation_loss))
         if loss < best or step == 0:
             best = loss
-            state = state._replace(best_meta_params=state.meta_params,
-                                   best_validation_loss=sharding.place(np.float32(loss), shardings.best_validation_loss),
-                                   best_step=sharding.place(np.int32(step), shardings.best_step))
+            state = state._replace(
+                best_meta_params=state.meta_params,
+                best_validation_loss=sharding.place(np.float32(loss), shardings.best_validation_loss),
+                best_step=sharding.place(np.int32(step), shardings.best_step),
+            )
             if on_best is not None or writer:
                 best_params = sharding.to_host(state.meta_params)
                 save_best(step, best_params, best_validation_loss=loss)
                 if on_best is not None:
                     on_best(step, best_params)
-        record({"kind": "validation", "step": step, "validation_loss": loss, "best_validation_loss": best,
-                "seconds": previous_seconds + time.perf_counter() - start_time})
+        record(
+            {
+                "kind": "validation",
+                "step": step,
+                "validation_loss": loss,
+                "best_validation_loss": best,
+                "seconds": previous_seconds + time.perf_counter() - start_time,
+            }
+        )
         if state_path is not None:
             save_train_state(state_path, state, identity)
         return state
@@ -518,19 +587,26 @@ def meta_train(
             pending = []
             state = validate_and_save(state)
             if bar is not None:
-                bar.set_postfix(meta_loss=f"{history[-2]['meta_loss']:.4g}",
-                                valid=f"{history[-1]['validation_loss']:.4g}",
-                                best=f"{history[-1]['best_validation_loss']:.4g}")
+                bar.set_postfix(
+                    meta_loss=f"{history[-2]['meta_loss']:.4g}",
+                    valid=f"{history[-1]['validation_loss']:.4g}",
+                    best=f"{history[-1]['best_validation_loss']:.4g}",
+                )
     final = sharding.to_host(state)
-    result = MetaTrainResult(final.best_meta_params, float(final.best_validation_loss), int(final.best_step),
-                             final.meta_params, history)
+    result = MetaTrainResult(
+        final.best_meta_params, float(final.best_validation_loss), int(final.best_step), final.meta_params, history
+    )
     if writer:
         metrics_file.close()
         validations = [json.loads(line) for line in (Path(run_dir) / METRICS_FILENAME).read_text().splitlines()]
         validations = [r for r in validations if r["kind"] == "validation"]
-        save_best(result.best_step, result.best_meta_params, finished=True,
-                  best_validation_loss=result.best_validation_loss,
-                  initial_validation_loss=validations[0]["validation_loss"],
-                  skipped_meta_steps=int(sum(r.get("skipped", 0) for r in history)),
-                  seconds=previous_seconds + time.perf_counter() - start_time)
+        save_best(
+            result.best_step,
+            result.best_meta_params,
+            finished=True,
+            best_validation_loss=result.best_validation_loss,
+            initial_validation_loss=validations[0]["validation_loss"],
+            skipped_meta_steps=int(sum(r.get("skipped", 0) for r in history)),
+            seconds=previous_seconds + time.perf_counter() - start_time,
+        )
     return result

@@ -12,8 +12,13 @@ from learned_opt.optimizers.gated import GatedLSTM, GatedLSTMState, find_gated_s
 RULES: dict[str, type] = {DirectLSTM.name: DirectLSTM, GatedLSTM.name: GatedLSTM}
 # Options that earlier versions had and no shipped file, recipe or paper configuration used,
 # with the value that switched each off: a stored rule with that value still loads.
-REMOVED_OPTIONS = {"direction_agreement": False, "agreement_gain": 0.0, "agreement_decay": 0.9,
-                   "warmup_steps": 0, "direction_correction": False}
+REMOVED_OPTIONS = {
+    "direction_agreement": False,
+    "agreement_gain": 0.0,
+    "agreement_decay": 0.9,
+    "warmup_steps": 0,
+    "direction_correction": False,
+}
 
 
 def rule_from_config(name: str, config: dict) -> UpdateRule:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Callable, ClassVar, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import chex
 import jax
@@ -74,8 +75,7 @@ def zero_lstm_state(params: PyTree, hidden_sizes, dtype: str = "float32") -> tup
     parameters, such as flax nnx's `Param`, carry the state the same way they carry the
     parameters."""
     return tuple(
-        tuple(jax.tree.map(lambda p, size=size: jnp.zeros((size,) + jnp.shape(p), dtype), params)
-              for _ in range(2))
+        tuple(jax.tree.map(lambda p, size=size: jnp.zeros((size,) + jnp.shape(p), dtype), params) for _ in range(2))
         for size in hidden_sizes
     )
 
@@ -119,8 +119,13 @@ def lstm_carries_to_trailing(carries: tuple) -> tuple:
 
 def lstm_carries_to_leading(carries: tuple, dtype) -> tuple:
     """The inverse of `lstm_carries_to_trailing`, stored in `dtype`."""
-    return tuple((from_state_bits(stored_bits(jnp.moveaxis(c, -1, 0), dtype), dtype),
-                  from_state_bits(stored_bits(jnp.moveaxis(h, -1, 0), dtype), dtype)) for c, h in carries)
+    return tuple(
+        (
+            from_state_bits(stored_bits(jnp.moveaxis(c, -1, 0), dtype), dtype),
+            from_state_bits(stored_bits(jnp.moveaxis(h, -1, 0), dtype), dtype),
+        )
+        for c, h in carries
+    )
 
 
 def map_leaves_with_lstm(fn: Callable[..., tuple], num_outputs: int, lstm: tuple, tree: PyTree, *others: PyTree):
@@ -225,8 +230,9 @@ def coordinate_inputs(grad, moment_leaves: tuple, step, momentum_decays, second_
     `features.log_and_sign` of the gradient, then its `leaf_moment_features` when the rule
     reads moments. Returns (inputs of shape (n, F_c), the moment features or None, the new
     moment leaves)."""
-    moment_features, moment_leaves = leaf_moment_features(grad, moment_leaves, step, momentum_decays,
-                                                          second_moment_decay)
+    moment_features, moment_leaves = leaf_moment_features(
+        grad, moment_leaves, step, momentum_decays, second_moment_decay
+    )
     inputs = log_and_sign(grad, p)
     if moment_features is not None:
         inputs = jnp.concatenate([inputs, moment_features], axis=-1)

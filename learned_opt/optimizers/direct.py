@@ -153,7 +153,9 @@ class DirectLSTM:
         num_coordinate_inputs = 2 + num_moment_features(self.momentum_decays)
         layers, shared_kernel = split_shared_inputs(
             fused_lstm_layers(meta_params["params"]["lstm"], len(self.hidden_sizes)),
-            range(num_coordinate_inputs), range(num_coordinate_inputs, self.num_features))
+            range(num_coordinate_inputs),
+            range(num_coordinate_inputs, self.num_features),
+        )
         readout = meta_params["params"]["readout"]
         shared_layers = with_shared_inputs(layers, shared_kernel, step_features(state.step + 1, self.step_timescales))
         num_layers = len(self.hidden_sizes)
@@ -161,27 +163,39 @@ class DirectLSTM:
         def leaf_update(grad, carries, *moment_leaves):
 
             def chunk_update(g, *rest):
-                chunk_carries = tuple((as_float32(rest[2 * k]), as_float32(rest[2 * k + 1]))
-                                      for k in range(num_layers))
-                inputs, _, chunk_moments = coordinate_inputs(g, rest[2 * num_layers:], state.step,
-                                                             self.momentum_decays, self.second_moment_decay,
-                                                             self.preprocess_p)
+                chunk_carries = tuple((as_float32(rest[2 * k]), as_float32(rest[2 * k + 1])) for k in range(num_layers))
+                inputs, _, chunk_moments = coordinate_inputs(
+                    g,
+                    rest[2 * num_layers :],
+                    state.step,
+                    self.momentum_decays,
+                    self.second_moment_decay,
+                    self.preprocess_p,
+                )
                 chunk_carries, hidden = fused_lstm_stack(shared_layers, chunk_carries, inputs.T)
-                update = gradient_presence(self.output_scale * (readout["kernel"][:, 0] @ hidden + readout["bias"][0]),
-                                           g, self.gradient_epsilon)
-                return (update.astype(grad.dtype),
-                        *(stored_bits(x, self.lstm_state_dtype) for carry in chunk_carries for x in carry),
-                        *chunk_moments)
+                update = gradient_presence(
+                    self.output_scale * (readout["kernel"][:, 0] @ hidden + readout["bias"][0]),
+                    g,
+                    self.gradient_epsilon,
+                )
+                return (
+                    update.astype(grad.dtype),
+                    *(stored_bits(x, self.lstm_state_dtype) for carry in chunk_carries for x in carry),
+                    *chunk_moments,
+                )
 
             flat = [grad.reshape(-1)] + [state_bits(x).reshape(x.shape[0], -1) for carry in carries for x in carry]
             flat += flat_moment_leaves(moment_leaves)
             axes = (0,) + (1,) * (2 * num_layers) + (0,) * len(moment_leaves)
             update, *rest = map_coordinate_chunks(chunk_update, tuple(flat), axes, axes)
             new_carries = tuple(
-                tuple(from_state_bits(rest[2 * k + j].reshape(carries[k][j].shape), self.lstm_state_dtype)
-                      for j in range(2))
-                for k in range(num_layers))
-            new_moments = tuple(x.reshape(m.shape) for x, m in zip(rest[2 * num_layers:], moment_leaves))
+                tuple(
+                    from_state_bits(rest[2 * k + j].reshape(carries[k][j].shape), self.lstm_state_dtype)
+                    for j in range(2)
+                )
+                for k in range(num_layers)
+            )
+            new_moments = tuple(x.reshape(m.shape) for x, m in zip(rest[2 * num_layers :], moment_leaves))
             return new_carries, update.reshape(grad.shape), *new_moments
 
         return self._apply_to_leaves(leaf_update, state, grads)
@@ -210,11 +224,10 @@ class DirectLSTM:
         """The updates and next state from ``leaf_update(grad, carries, *moment_leaves)`` ->
         ``(new_carries, update, *new_moment_leaves)`` applied to every parameter leaf."""
         moments = moment_trees(state.moments)
-        (updates, *new_moments), lstm = map_leaves_with_lstm(
-            leaf_update, 1 + len(moments), state.lstm, grads, *moments
+        (updates, *new_moments), lstm = map_leaves_with_lstm(leaf_update, 1 + len(moments), state.lstm, grads, *moments)
+        return updates, state._replace(
+            lstm=lstm, moments=updated_moment_state(state.moments, new_moments), step=state.step + 1
         )
-        return updates, state._replace(lstm=lstm, moments=updated_moment_state(state.moments, new_moments),
-                                       step=state.step + 1)
 
 
 def lean_direct_lstm() -> DirectLSTM:
@@ -222,5 +235,9 @@ def lean_direct_lstm() -> DirectLSTM:
     bfloat16 (24 bytes per parameter), one RMS-normalised momentum (8 bytes) and the
     training-step features: 32 bytes of state per parameter against the shipped `l2l`'s
     340, and 0.7 kFLOP per coordinate and step against 11.2 (`benchmarks/speed.py`)."""
-    return DirectLSTM(hidden_sizes=(6,), momentum_decays=(0.9,), step_timescales=(10.0, 30.0, 100.0, 300.0),
-                      lstm_state_dtype="bfloat16")
+    return DirectLSTM(
+        hidden_sizes=(6,),
+        momentum_decays=(0.9,),
+        step_timescales=(10.0, 30.0, 100.0, 300.0),
+        lstm_state_dtype="bfloat16",
+    )

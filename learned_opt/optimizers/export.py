@@ -67,5 +67,6 @@ class TrainState(train_state.TrainState):
 
     def apply_gradients(self, *, grads, value=None, **kwargs):
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params, value=value)
-        return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
-                            opt_state=opt_state, **kwargs)
+        return self.replace(
+            step=self.step + 1, params=optax.apply_updates(self.params, updates), opt_state=opt_state, **kwargs
+        )

@@ -163,16 +163,17 @@ class GatedLSTM:
         if self.descent_direction not in DESCENT_DIRECTIONS:
             raise ValueError(f"descent_direction must be one of {DESCENT_DIRECTIONS}, got {self.descent_direction!r}")
         if self.descent_direction == "normalized_momentum" and self.direction_decay not in self.momentum_decays:
-            raise ValueError(f'descent_direction="normalized_momentum" steps along the momentum at direction_decay '
-                             f'({self.direction_decay}), which must be one of momentum_decays {self.momentum_decays}')
+            raise ValueError(
+                f'descent_direction="normalized_momentum" steps along the momentum at direction_decay '
+                f"({self.direction_decay}), which must be one of momentum_decays {self.momentum_decays}"
+            )
         checked_lstm_state_dtype(self.lstm_state_dtype)
 
     @property
     def num_features(self) -> int:
         """LSTM inputs per coordinate: log-and-sign of g and of the loss, the normalised
         moments, the step features, then the loss-change features."""
-        return (4 + num_moment_features(self.momentum_decays) + len(self.step_timescales)
-                + len(self.loss_change_decays))
+        return 4 + num_moment_features(self.momentum_decays) + len(self.step_timescales) + len(self.loss_change_decays)
 
     @property
     def _direction_index(self) -> int:
@@ -186,7 +187,10 @@ class GatedLSTM:
 
     def network(self) -> GatedUpdateNetwork:
         return GatedUpdateNetwork(
-            self.hidden_size, self.forget_bias_init, self.input_bias_init, self.gate_kernel_scale,
+            self.hidden_size,
+            self.forget_bias_init,
+            self.input_bias_init,
+            self.gate_kernel_scale,
         )
 
     def init(self, key):
@@ -220,8 +224,9 @@ class GatedLSTM:
         heads in one pass over chunks of coordinates (`networks.map_coordinate_chunks`);
         the inputs shared by every coordinate are folded into the LSTM's bias. Computes what
         `reference_step` computes, to float32 rounding."""
-        layers, shared_kernel = split_shared_inputs(fused_lstm_layers(meta_params["params"]["lstm"], 1),
-                                                    *self._input_rows())
+        layers, shared_kernel = split_shared_inputs(
+            fused_lstm_layers(meta_params["params"]["lstm"], 1), *self._input_rows()
+        )
         weights = meta_params["params"]
         forget_head = weights["forget_gate"]["Dense_0"]
         input_head = weights["input_gate"]["Dense_0"]
@@ -237,19 +242,34 @@ class GatedLSTM:
             def chunk_update(g, theta, forget, input_gate, cell, hidden, *chunk_moments):
                 g, theta = g.astype(jnp.float32), theta.astype(jnp.float32)
                 inputs, moment_inputs, chunk_moments = coordinate_inputs(
-                    g, chunk_moments, state.step, self.momentum_decays, self.second_moment_decay, self.preprocess_p)
+                    g, chunk_moments, state.step, self.momentum_decays, self.second_moment_decay, self.preprocess_p
+                )
                 ((cell, hidden),), out = fused_lstm_stack(
-                    shared_layers, ((as_float32(cell), as_float32(hidden)),), inputs.T)
+                    shared_layers, ((as_float32(cell), as_float32(hidden)),), inputs.T
+                )
                 heads = head_kernel @ out
-                forget = jax.nn.sigmoid(heads[0] + theta * forget_head["kernel"][h, 0]
-                                        + forget * forget_head["kernel"][h + 1, 0] + forget_head["bias"][0])
+                forget = jax.nn.sigmoid(
+                    heads[0]
+                    + theta * forget_head["kernel"][h, 0]
+                    + forget * forget_head["kernel"][h + 1, 0]
+                    + forget_head["bias"][0]
+                )
                 input_gate = self.max_learning_rate * jax.nn.sigmoid(
-                    heads[1] + theta * input_head["kernel"][h, 0]
-                    + (input_gate / self.max_learning_rate) * input_head["kernel"][h + 1, 0] + input_head["bias"][0])
+                    heads[1]
+                    + theta * input_head["kernel"][h, 0]
+                    + (input_gate / self.max_learning_rate) * input_head["kernel"][h + 1, 0]
+                    + input_head["bias"][0]
+                )
                 direction = g if self.descent_direction == "gradient" else moment_inputs[:, self._direction_index]
                 update = (forget - 1.0) * theta - input_gate * direction
-                return (update.astype(grad.dtype), forget, input_gate, stored_bits(cell, self.lstm_state_dtype),
-                        stored_bits(hidden, self.lstm_state_dtype), *chunk_moments)
+                return (
+                    update.astype(grad.dtype),
+                    forget,
+                    input_gate,
+                    stored_bits(cell, self.lstm_state_dtype),
+                    stored_bits(hidden, self.lstm_state_dtype),
+                    *chunk_moments,
+                )
 
             ((cell, hidden),) = carries
             flat = [x.reshape(-1) for x in (grad, theta, previous_forget, previous_input)]
@@ -257,12 +277,21 @@ class GatedLSTM:
             flat += flat_moment_leaves(moment_leaves)
             moment_axes = (0,) * len(moment_leaves)
             update, forget, input_gate, new_cell, new_hidden, *new_moments = map_coordinate_chunks(
-                chunk_update, tuple(flat), (0, 0, 0, 0, 1, 1) + moment_axes, (0, 0, 0, 1, 1) + moment_axes)
+                chunk_update, tuple(flat), (0, 0, 0, 0, 1, 1) + moment_axes, (0, 0, 0, 1, 1) + moment_axes
+            )
             new_moments = tuple(x.reshape(m.shape) for x, m in zip(new_moments, moment_leaves))
-            return (((from_state_bits(new_cell.reshape(cell.shape), self.lstm_state_dtype),
-                      from_state_bits(new_hidden.reshape(hidden.shape), self.lstm_state_dtype)),),
-                    update.reshape(grad.shape), forget.reshape(grad.shape), input_gate.reshape(grad.shape),
-                    *new_moments)
+            return (
+                (
+                    (
+                        from_state_bits(new_cell.reshape(cell.shape), self.lstm_state_dtype),
+                        from_state_bits(new_hidden.reshape(hidden.shape), self.lstm_state_dtype),
+                    ),
+                ),
+                update.reshape(grad.shape),
+                forget.reshape(grad.shape),
+                input_gate.reshape(grad.shape),
+                *new_moments,
+            )
 
         return self._apply_to_leaves(leaf_update, state, grads, params, value)
 
@@ -271,8 +300,11 @@ class GatedLSTM:
         definition that `step` is tested against."""
         network = self.network()
         loss_features = log_and_sign(value, self.preprocess_p)
-        loss_changes = (loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays)
-                        if self.loss_change_decays else None)
+        loss_changes = (
+            loss_change_features(state.loss_averages, state.step, value, self.loss_change_decays)
+            if self.loss_change_decays
+            else None
+        )
 
         def leaf_update(grad, carries, theta, previous_forget, previous_input, *moment_leaves):
             grad32 = grad.astype(jnp.float32)
@@ -286,13 +318,16 @@ class GatedLSTM:
                 if extra is not None:
                     features.append(jnp.broadcast_to(extra, grad.shape + extra.shape[-1:]))
             carries, forget, input_gate = network.apply(
-                meta_params, lstm_carries_to_trailing(carries), jnp.concatenate(features, axis=-1), theta32,
-                previous_forget, previous_input / self.max_learning_rate,
+                meta_params,
+                lstm_carries_to_trailing(carries),
+                jnp.concatenate(features, axis=-1),
+                theta32,
+                previous_forget,
+                previous_input / self.max_learning_rate,
             )
             carries = lstm_carries_to_leading(carries, self.lstm_state_dtype)
             input_gate = self.max_learning_rate * input_gate
-            direction = (grad32 if self.descent_direction == "gradient"
-                         else moment_features[..., self._direction_index])
+            direction = grad32 if self.descent_direction == "gradient" else moment_features[..., self._direction_index]
             update = (forget - 1.0) * theta32 - input_gate * direction
             return carries, update.astype(grad.dtype), forget, input_gate, *moment_leaves
 
@@ -306,11 +341,14 @@ class GatedLSTM:
         (updates, forget, input_gate, *new_moments), lstm = map_leaves_with_lstm(
             leaf_update, 3 + len(moments), state.lstm, grads, params, state.forget, state.input, *moments
         )
-        return updates, state._replace(lstm=lstm, forget=forget, input=input_gate,
-                                       moments=updated_moment_state(state.moments, new_moments),
-                                       loss_averages=accumulate_log_loss(state.loss_averages, value,
-                                                                         self.loss_change_decays),
-                                       step=state.step + 1)
+        return updates, state._replace(
+            lstm=lstm,
+            forget=forget,
+            input=input_gate,
+            moments=updated_moment_state(state.moments, new_moments),
+            loss_averages=accumulate_log_loss(state.loss_averages, value, self.loss_change_decays),
+            step=state.step + 1,
+        )
 
 
 def find_gated_state(opt_state) -> GatedLSTMState:

@@ -13,7 +13,18 @@ def get_config() -> Recipe:
         name="gated_mlp_digits",
         rule=GatedLSTM(max_learning_rate=10.0),
         families=(MLPFamily(),),
-        stages=(Stage(MetaTrainConfig(num_meta_steps=300, num_tasks=16, horizon=100, truncation_length=20,
-                                      meta_learning_rate=1e-2, validate_every=50, num_validation_problems=32)),),
+        stages=(
+            Stage(
+                MetaTrainConfig(
+                    num_meta_steps=300,
+                    num_tasks=16,
+                    horizon=100,
+                    truncation_length=20,
+                    meta_learning_rate=1e-2,
+                    validate_every=50,
+                    num_validation_problems=32,
+                )
+            ),
+        ),
         description="gated LSTM rule meta-trained on the paper's base MLP (20 sigmoid units) on digits only",
     )

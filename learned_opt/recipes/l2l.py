@@ -12,24 +12,35 @@ from learned_opt.meta.train import MetaTrainConfig
 from learned_opt.optimizers import DirectLSTM
 from learned_opt.recipes._families import mlp_classifiers
 
-EXPLORE = MetaTrainConfig(num_meta_steps=2400, num_tasks=32, horizon=400, truncation_length=25, estimator="pes",
-                          meta_learning_rate=1e-3, meta_objective="log_loss", validate_on="curve",
-                          validate_every=600, num_validation_problems=24)
+EXPLORE = MetaTrainConfig(
+    num_meta_steps=2400,
+    num_tasks=32,
+    horizon=400,
+    truncation_length=25,
+    estimator="pes",
+    meta_learning_rate=1e-3,
+    meta_objective="log_loss",
+    validate_on="curve",
+    validate_every=600,
+    num_validation_problems=24,
+)
 # Starting from the first stage's best, twice the tasks and a fifth of the step size: the
 # evolution strategies' meta-gradient is noisy, and its noise, not its bias, is what a lower
 # learning rate and a larger batch of tasks average away (the first stage's validation loss
 # swings by a factor of three between checkpoints). Selected on twice the validation problems.
-REFINE = dataclasses.replace(EXPLORE, num_meta_steps=1200, num_tasks=64, meta_learning_rate=2e-4,
-                             validate_every=300, num_validation_problems=48)
+REFINE = dataclasses.replace(
+    EXPLORE, num_meta_steps=1200, num_tasks=64, meta_learning_rate=2e-4, validate_every=300, num_validation_problems=48
+)
 
 
 def get_config() -> Recipe:
     return Recipe(
         name="l2l",
-        rule=DirectLSTM(momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 30.0, 100.0, 300.0),
-                        gradient_epsilon=1e-8),
+        rule=DirectLSTM(
+            momentum_decays=(0.5, 0.9, 0.99), step_timescales=(10.0, 30.0, 100.0, 300.0), gradient_epsilon=1e-8
+        ),
         families=mlp_classifiers(),
         stages=(Stage(EXPLORE), Stage(REFINE)),
         description="direct LSTM rule (Andrychowicz et al. 2016) reading RMS-normalised momenta and the step "
-                    "number too, meta-trained by PES on ten small MLP classifiers (recipe l2l)",
+        "number too, meta-trained by PES on ten small MLP classifiers (recipe l2l)",
     )

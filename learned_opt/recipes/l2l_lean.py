@@ -14,8 +14,21 @@ def get_config() -> Recipe:
         name="l2l_lean",
         rule=lean_direct_lstm(),
         families=mlp_classifiers(),
-        stages=(Stage(MetaTrainConfig(num_meta_steps=12000, num_tasks=32, horizon=400, truncation_length=25,
-                                      estimator="pes", meta_learning_rate=1e-3, meta_objective="log_loss",
-                                      validate_on="curve", validate_every=600, num_validation_problems=48)),),
+        stages=(
+            Stage(
+                MetaTrainConfig(
+                    num_meta_steps=12000,
+                    num_tasks=32,
+                    horizon=400,
+                    truncation_length=25,
+                    estimator="pes",
+                    meta_learning_rate=1e-3,
+                    meta_objective="log_loss",
+                    validate_on="curve",
+                    validate_every=600,
+                    num_validation_problems=48,
+                )
+            ),
+        ),
         description="lean direct LSTM rule, 32 bytes of state per parameter (not shipped)",
     )

@@ -12,7 +12,18 @@ def get_config() -> Recipe:
         name="mlp",
         rule=DirectLSTM(),
         families=(MLPFamily(),),
-        stages=(Stage(MetaTrainConfig(num_meta_steps=300, num_tasks=16, horizon=100, truncation_length=20,
-                                      meta_learning_rate=1e-2, validate_every=50, num_validation_problems=32)),),
+        stages=(
+            Stage(
+                MetaTrainConfig(
+                    num_meta_steps=300,
+                    num_tasks=16,
+                    horizon=100,
+                    truncation_length=20,
+                    meta_learning_rate=1e-2,
+                    validate_every=50,
+                    num_validation_problems=32,
+                )
+            ),
+        ),
         description="the paper's direct LSTM rule on the base MLP task (Andrychowicz et al. 2016, Sec. 3.2)",
     )

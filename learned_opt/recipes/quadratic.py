@@ -12,7 +12,18 @@ def get_config() -> Recipe:
         name="quadratic",
         rule=DirectLSTM(),
         families=(QuadraticFamily(),),
-        stages=(Stage(MetaTrainConfig(num_meta_steps=2000, num_tasks=64, horizon=100, truncation_length=20,
-                                      meta_learning_rate=3e-3, validate_every=50, num_validation_problems=100)),),
+        stages=(
+            Stage(
+                MetaTrainConfig(
+                    num_meta_steps=2000,
+                    num_tasks=64,
+                    horizon=100,
+                    truncation_length=20,
+                    meta_learning_rate=3e-3,
+                    validate_every=50,
+                    num_validation_problems=100,
+                )
+            ),
+        ),
         description="the paper's direct LSTM rule on random quadratics (Andrychowicz et al. 2016, Sec. 3.1)",
     )

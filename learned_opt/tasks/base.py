@@ -42,7 +42,7 @@ class TaskFamily(abc.ABC):
         del data, key
         return None
 
-    def sample(self, key: chex.PRNGKey) -> "Task":
+    def sample(self, key: chex.PRNGKey) -> Task:
         """One problem drawn from the family."""
         return Task(self, self.sample_data(key))
 

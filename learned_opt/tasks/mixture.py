@@ -56,7 +56,5 @@ class MixtureFamily(TaskFamily):
         return tuple(m.sample_batch(d, k) for m, d, k in zip(self.members, data["data"], keys))
 
     def loss(self, data, params, batch):
-        branches = [
-            lambda p, m=m, d=d, b=b: m.loss(d, p, b) for m, d, b in zip(self.members, data["data"], batch)
-        ]
+        branches = [lambda p, m=m, d=d, b=b: m.loss(d, p, b) for m, d, b in zip(self.members, data["data"], batch)]
         return jax.lax.switch(data["member"], branches, params)
