@@ -118,7 +118,7 @@ def load(path: str | os.PathLike, rule: UpdateRule | None = None) -> Checkpoint:
     except Exception as error:  # msgpack raises several unrelated types on bad bytes
         raise CheckpointError(f"{path} is damaged: it cannot be decoded as a checkpoint ({error})") from None
     if not isinstance(envelope, dict) or set(envelope) != {"sha256", "body"}:
-        raise CheckpointError(f"{path} is not a learned_opt checkpoint (no checksummed body)")
+        raise CheckpointError(f"{path} is damaged or not a learned_opt checkpoint: it holds no checksummed body")
     body, digest = envelope["body"], envelope["sha256"]
     if not isinstance(body, bytes) or hashlib.sha256(body).hexdigest() != digest:
         raise CheckpointError(f"{path} is damaged: its checksum does not match its contents")

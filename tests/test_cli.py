@@ -20,7 +20,7 @@ QUADRATIC_RECIPE = textwrap.dedent("""
 
     def get_config():
         config = MetaTrainConfig(num_meta_steps=20, num_tasks=8, horizon=100, truncation_length=20,
-                                 validate_every=10, num_validation_problems=8)
+                                 validate_every=10, num_validation_problems=8, meta_learning_rate=1e-2)
         return Recipe("small_quadratic", DirectLSTM(), (QuadraticFamily(),), (Stage(config),))
 """)
 
