@@ -113,9 +113,11 @@ def test_unknown_dataset_is_a_value_error():
 
 
 def test_importing_the_library_pulls_in_no_heavy_dependency():
+    """The core install (jax, flax, optax, chex, numpy) is enough to use a shipped optimizer."""
     code = (
         "import sys, learned_opt, learned_opt.data, learned_opt.data.download, learned_opt.cli; "
-        "print([m for m in ('mnist1d', 'sklearn', 'matplotlib', 'scipy') if m in sys.modules])"
+        "[learned_opt.pretrained(name) for name in learned_opt.list_pretrained()]; "
+        "print([m for m in ('mnist1d', 'sklearn', 'matplotlib', 'scipy', 'tqdm') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
