@@ -145,11 +145,10 @@ def benchmark_command(args: argparse.Namespace) -> int:
         "meta_steps": args.meta_steps,
     }
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
-    missing = {name: detail for name in config.datasets for available, detail in [availability(name)] if not available}
+    availabilities = {name: availability(name) for name in config.datasets}
+    missing = [f"{name}: {detail}" for name, (available, detail) in availabilities.items() if not available]
     if missing:
-        raise SystemExit(
-            "learned-opt benchmark: error: " + "; ".join(f"{name}: {detail}" for name, detail in missing.items())
-        )
+        raise SystemExit("learned-opt benchmark: error: " + "; ".join(missing))
     out = Path(args.out or f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}")
     start = time.perf_counter()
     results = run_suite(config, out)

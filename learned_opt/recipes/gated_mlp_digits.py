@@ -3,8 +3,8 @@ input gate bounded at 10, on the base MLP task (20 sigmoid units, batch 128, 100
 digits; what `notebooks/gates.ipynb` inspects."""
 
 from learned_opt.meta.recipe import Recipe, Stage
-from learned_opt.meta.train import MetaTrainConfig
 from learned_opt.optimizers import GatedLSTM
+from learned_opt.recipes.mlp import BASE_TASK_STAGE
 from learned_opt.tasks import MLPFamily
 
 
@@ -13,18 +13,6 @@ def get_config() -> Recipe:
         name="gated_mlp_digits",
         rule=GatedLSTM(max_learning_rate=10.0),
         families=(MLPFamily(),),
-        stages=(
-            Stage(
-                MetaTrainConfig(
-                    num_meta_steps=300,
-                    num_tasks=16,
-                    horizon=100,
-                    truncation_length=20,
-                    meta_learning_rate=1e-2,
-                    validate_every=50,
-                    num_validation_problems=32,
-                )
-            ),
-        ),
+        stages=(Stage(BASE_TASK_STAGE),),
         description="gated LSTM rule meta-trained on the paper's base MLP (20 sigmoid units) on digits only",
     )

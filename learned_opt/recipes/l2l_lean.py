@@ -3,10 +3,12 @@
 meta-steps on 48 validation problems. Not shipped: on the held-out table it is below tuned
 Adam in 5 of 10 cells (experiments/results/pretrained_l2l-lean.md)."""
 
+import dataclasses
+
 from learned_opt.meta.recipe import Recipe, Stage
-from learned_opt.meta.train import MetaTrainConfig
 from learned_opt.optimizers import lean_direct_lstm
 from learned_opt.recipes._families import mlp_classifiers
+from learned_opt.recipes.l2l import EXPLORE
 
 
 def get_config() -> Recipe:
@@ -14,21 +16,6 @@ def get_config() -> Recipe:
         name="l2l_lean",
         rule=lean_direct_lstm(),
         families=mlp_classifiers(),
-        stages=(
-            Stage(
-                MetaTrainConfig(
-                    num_meta_steps=12000,
-                    num_tasks=32,
-                    horizon=400,
-                    truncation_length=25,
-                    estimator="pes",
-                    meta_learning_rate=1e-3,
-                    meta_objective="log_loss",
-                    validate_on="curve",
-                    validate_every=600,
-                    num_validation_problems=48,
-                )
-            ),
-        ),
+        stages=(Stage(dataclasses.replace(EXPLORE, num_meta_steps=12000, num_validation_problems=48)),),
         description="lean direct LSTM rule, 32 bytes of state per parameter (not shipped)",
     )

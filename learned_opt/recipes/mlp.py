@@ -6,24 +6,23 @@ from learned_opt.meta.train import MetaTrainConfig
 from learned_opt.optimizers import DirectLSTM
 from learned_opt.tasks import MLPFamily
 
+# The paper's base-task meta-training, which recipe gated_mlp_digits shares.
+BASE_TASK_STAGE = MetaTrainConfig(
+    num_meta_steps=300,
+    num_tasks=16,
+    horizon=100,
+    truncation_length=20,
+    meta_learning_rate=1e-2,
+    validate_every=50,
+    num_validation_problems=32,
+)
+
 
 def get_config() -> Recipe:
     return Recipe(
         name="mlp",
         rule=DirectLSTM(),
         families=(MLPFamily(),),
-        stages=(
-            Stage(
-                MetaTrainConfig(
-                    num_meta_steps=300,
-                    num_tasks=16,
-                    horizon=100,
-                    truncation_length=20,
-                    meta_learning_rate=1e-2,
-                    validate_every=50,
-                    num_validation_problems=32,
-                )
-            ),
-        ),
+        stages=(Stage(BASE_TASK_STAGE),),
         description="the paper's direct LSTM rule on the base MLP task (Andrychowicz et al. 2016, Sec. 3.2)",
     )
