@@ -2,7 +2,8 @@
 
     python benchmarks/report.py
 
-`speed.py` writes speed*.md and `meta_training.py` meta_training.md; each calls
+`speed.py` writes speed*.md, `meta_training.py` meta_training.md and `fewshot_memory.py`
+fewshot_memory.md; each calls
 `write_readme` when it finishes, so the README always shows the latest of both.
 """
 
@@ -58,6 +59,9 @@ def write_readme(folder: Path) -> Path:
     meta_training = folder / "meta_training.md"
     if meta_training.exists():
         sections += [meta_training.read_text().strip(), ""]
+    fewshot = folder / "fewshot_memory.md"
+    if fewshot.exists():
+        sections += [fewshot.read_text().strip(), ""]
     readme = folder / "README.md"
     readme.write_text("\n".join(sections).rstrip() + "\n")
     return readme

@@ -46,7 +46,7 @@ def test_kernel_is_this_python():
 
 
 def test_notebooks_exist():
-    assert {"gates.ipynb", "quickstart.ipynb"} <= {path.name for path in NOTEBOOKS}
+    assert {"fewshot.ipynb", "gates.ipynb", "quickstart.ipynb"} <= {path.name for path in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
@@ -62,6 +62,11 @@ def test_notebook_runs(path: Path):
         for baseline in ("adam", "rmsprop", "sgd", "nesterov"):
             assert f"| {baseline} |" in table
         assert "nan" not in table.lower()
+    if path.name == "fewshot.ipynb":
+        rows = dict(re.findall(r"\| ([a-zA-Z -]+) \| .* \| ([0-9.]+) ± [0-9.]+ \|\n", stream_text(notebook.cells[-1])))
+        assert set(rows) == {"MAML", "first-order MAML", "Reptile", "pretrain", "gated meta-learner"}, rows
+        # after 10 steps on test tasks, MAML's learned initialisation beats pretraining's
+        assert float(rows["MAML"]) < float(rows["pretrain"]), rows
     if path.name == "quickstart.ipynb":
         text = "".join(stream_text(cell) for cell in notebook.cells if cell.cell_type == "code")
         # nnx loop, linen loop, linen loop behind gradient clipping
