@@ -1,9 +1,10 @@
 """Few-shot learning: MAML and first-order MAML (Finn et al. 2017), Reptile (Nichol et al.
 2018), pretraining with fine-tuning, and the gated LSTM meta-learner (Ravi & Larochelle 2017)
-on sinusoid regression (K = 5, 10) and on the generated glyphs (5-way 1-shot and 5-shot;
-20-way 1-shot by the 5-way 1-shot learners).
+on sinusoid regression (K = 5; K = 10 too with --sinusoid-shots 5 10) and on the generated
+glyphs (one learner per method meta-trained on 5-way 1-shot episodes, tested on 5-way 1-shot,
+5-way 5-shot and 20-way 1-shot episodes of the test scripts).
 
-    python experiments/fewshot.py [--only sinusoid|glyphs] [--runs runs/fewshot]
+    python experiments/fewshot.py [--only sinusoid|glyphs] [--runs runs/fewshot] [--sinusoid-shots 5 10]
 
 Each run is `learned-opt fewshot` with the published settings (learned_opt/fewshot/configs.py)
 in RUNS/NAME; a stopped command resumes, and finished runs are read back. Writes
@@ -16,6 +17,7 @@ with --only sinusoid and one with --only glyphs, share 2 cores well; a last call
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -41,11 +43,11 @@ LABELS = {
 }
 
 
-def configs(only: str | None):
+def configs(only: str | None, sinusoid_shots=(5,)):
     """The experiment's runs: (table column, config, run directory name of its meta-training)."""
     runs = []
     if only in (None, "sinusoid"):
-        for shots in (5, 10):
+        for shots in sinusoid_shots:
             for method in METHODS:
                 config = default_config("sinusoid", method, shots)
                 runs.append((f"K = {shots}", config, config.name))
@@ -58,12 +60,15 @@ def configs(only: str | None):
     return runs
 
 
-def run_all(only: str | None, runs_dir: Path, progress: bool) -> list[dict]:
-    """Runs (or reads back) every config; a 20-way test of a 5-way learner reuses its
-    meta-training checkpoint."""
+def run_all(only: str | None, runs_dir: Path, progress: bool, sinusoid_shots=(5,), finished_only=False) -> list[dict]:
+    """Runs (or reads back) every config; a test of the 5-way 1-shot learner on other
+    episodes reuses its meta-training checkpoint. With `finished_only`, only the finished
+    runs are read back and nothing is run."""
     results = []
-    for column, config, trained in configs(only):
+    for column, config, trained in configs(only, sinusoid_shots):
         out = runs_dir / config.name
+        if finished_only and not (out / "result.json").exists():
+            continue
         if out.name != trained and not (out / "meta_train.msgpack").exists():
             source = runs_dir / trained / "meta_train.msgpack"
             if source.exists():
@@ -111,10 +116,10 @@ def plot_sinusoids(results: list[dict], runs_dir: Path, path: Path, tasks: int =
         config = FewShotConfig(**{**payload["config"], "finetune_lrs": tuple(payload["config"]["finetune_lrs"])})
         method, benchmark = config.build_method(), config.build_benchmark()
         if payload["chosen"]["inner_lr"] is not None:
-            method = type(method)(**{**method.__dict__, "inner_lr": payload["chosen"]["inner_lr"]})
+            method = dataclasses.replace(method, inner_lr=payload["chosen"]["inner_lr"])
         template = method.init(jax.random.PRNGKey(0), benchmark)
         stored = serialization.msgpack_restore((runs_dir / config.name / "meta_params.msgpack").read_bytes())
-        meta_params = as_jnp(serialization.from_state_dict(template, stored))
+        meta_params = as_jnp(jax.tree.unflatten(jax.tree.structure(template), jax.tree.leaves(stored)))
         if episodes is None:
             episodes = benchmark.episodes(jax.random.PRNGKey(123), tasks, "test")
         initial = benchmark.expand(method.initial_params(meta_params, benchmark))
@@ -168,11 +173,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=["sinusoid", "glyphs"], help="run one benchmark's part")
     parser.add_argument("--runs", default="runs/fewshot", help="directory of the runs")
+    parser.add_argument("--sinusoid-shots", type=int, nargs="+", default=[5], help="the K of the sinusoid runs")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--finished-only", action="store_true", help="write the tables from the finished runs only; run nothing"
+    )
     args = parser.parse_args(argv)
     runs_dir = Path(args.runs)
     start = time.perf_counter()
-    results = run_all(args.only, runs_dir, not args.no_progress)
+    results = run_all(args.only, runs_dir, not args.no_progress, tuple(args.sinusoid_shots), args.finished_only)
     if args.only:
         print(f"{args.only}: {time.perf_counter() - start:.0f} s; run without --only to write the tables")
         return

@@ -1,9 +1,11 @@
 """Few-shot meta-learning methods as small configuration objects.
 
-Each method has ``init(key, benchmark)`` -> meta-parameters, ``initial_params(meta_params,
-benchmark)`` and ``inner_optimizer(meta_params)`` (what adaptation starts from, before
-``benchmark.expand``, and steps with), and
-``meta_gradient(meta_params, key, benchmark, meta_batch)`` -> (loss, direction), the
+MAML, Reptile and pretraining adapt with SGD of step ``inner_lr``, or with any optax
+transform given as ``optimizer`` (``MAML(optimizer=lo.pretrained())`` learns an
+initialisation for a learned optimizer). Each method has ``init(key, benchmark)`` ->
+meta-parameters, ``initial_params(meta_params, benchmark)`` and
+``inner_optimizer(meta_params)`` (what adaptation starts from, before ``benchmark.expand``,
+and steps with), and ``meta_gradient(meta_params, key, benchmark, meta_batch)`` -> (loss, direction), the
 direction an outer optax optimizer descends (`fewshot.train.meta_train`).
 """
 
@@ -36,6 +38,12 @@ def _query_loss(benchmark, params, optimizer, episode, steps, first_order=False,
     return benchmark.loss(adapted, episode.query)
 
 
+def _sgd_or(optimizer: optax.GradientTransformation | None, learning_rate: float) -> optax.GradientTransformation:
+    """The inner optimizer: `optimizer` when given (any optax transform, learned or not),
+    else the papers' SGD with step `learning_rate`."""
+    return optimizer if optimizer is not None else optax.sgd(learning_rate)
+
+
 @dataclasses.dataclass(frozen=True)
 class MAML:
     """Model-agnostic meta-learning (Finn et al. 2017): learn the initialisation theta so
@@ -53,6 +61,7 @@ class MAML:
     inner_steps: int = 1
     first_order: bool = False
     checkpoint: bool = False
+    optimizer: optax.GradientTransformation | None = None
 
     name: ClassVar[str] = "maml"
 
@@ -67,7 +76,7 @@ class MAML:
         return meta_params
 
     def inner_optimizer(self, meta_params) -> optax.GradientTransformation:
-        return optax.sgd(self.inner_lr)
+        return _sgd_or(self.optimizer, self.inner_lr)
 
     def meta_gradient(self, meta_params, key, benchmark, meta_batch: int):
         episodes = benchmark.episodes(key, meta_batch)
@@ -99,6 +108,7 @@ class Reptile:
 
     inner_lr: float = 0.01
     inner_steps: int = 5
+    optimizer: optax.GradientTransformation | None = None
 
     name: ClassVar[str] = "reptile"
     label: ClassVar[str] = "reptile"
@@ -110,7 +120,7 @@ class Reptile:
         return meta_params
 
     def inner_optimizer(self, meta_params) -> optax.GradientTransformation:
-        return optax.sgd(self.inner_lr)
+        return _sgd_or(self.optimizer, self.inner_lr)
 
     def meta_gradient(self, meta_params, key, benchmark, meta_batch: int):
         episodes = benchmark.episodes(key, meta_batch)
@@ -138,6 +148,7 @@ class Pretrain:
 
     inner_lr: float = 0.01
     inner_steps: int = 10
+    optimizer: optax.GradientTransformation | None = None
 
     name: ClassVar[str] = "pretrain"
     label: ClassVar[str] = "pretrain"
@@ -149,7 +160,7 @@ class Pretrain:
         return benchmark.from_pretrained(meta_params)
 
     def inner_optimizer(self, meta_params) -> optax.GradientTransformation:
-        return optax.sgd(self.inner_lr)
+        return _sgd_or(self.optimizer, self.inner_lr)
 
     def meta_gradient(self, meta_params, key, benchmark, meta_batch: int):
         batch_size = meta_batch * benchmark.examples_per_episode
