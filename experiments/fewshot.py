@@ -43,29 +43,29 @@ LABELS = {
 }
 
 
-def configs(only: str | None, sinusoid_shots=(5,)):
+def configs(only: str | None, sinusoid_shots=(5,), methods=METHODS):
     """The experiment's runs: (table column, config, run directory name of its meta-training)."""
     runs = []
     if only in (None, "sinusoid"):
         for shots in sinusoid_shots:
-            for method in METHODS:
+            for method in methods:
                 config = default_config("sinusoid", method, shots)
                 runs.append((f"K = {shots}", config, config.name))
     if only in (None, "glyphs"):
         for test_ways, shots in ((5, 1), (5, 5), (20, 1)):
-            for method in METHODS:
+            for method in methods:
                 config = default_config("glyphs", method, 1, 5, test_ways=test_ways, test_shots=shots)
                 trained = default_config("glyphs", method, 1, 5).name
                 runs.append((f"{test_ways}-way {shots}-shot", config, trained))
     return runs
 
 
-def run_all(only: str | None, runs_dir: Path, progress: bool, sinusoid_shots=(5,), finished_only=False) -> list[dict]:
+def run_all(only, runs_dir: Path, progress: bool, sinusoid_shots=(5,), finished_only=False, methods=METHODS):
     """Runs (or reads back) every config; a test of the 5-way 1-shot learner on other
     episodes reuses its meta-training checkpoint. With `finished_only`, only the finished
     runs are read back and nothing is run."""
     results = []
-    for column, config, trained in configs(only, sinusoid_shots):
+    for column, config, trained in configs(only, sinusoid_shots, methods):
         out = runs_dir / config.name
         if finished_only and not (out / "result.json").exists():
             continue
@@ -175,13 +175,16 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", default="runs/fewshot", help="directory of the runs")
     parser.add_argument("--sinusoid-shots", type=int, nargs="+", default=[5], help="the K of the sinusoid runs")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to run")
     parser.add_argument(
         "--finished-only", action="store_true", help="write the tables from the finished runs only; run nothing"
     )
     args = parser.parse_args(argv)
     runs_dir = Path(args.runs)
     start = time.perf_counter()
-    results = run_all(args.only, runs_dir, not args.no_progress, tuple(args.sinusoid_shots), args.finished_only)
+    results = run_all(
+        args.only, runs_dir, not args.no_progress, tuple(args.sinusoid_shots), args.finished_only, tuple(args.methods)
+    )
     if args.only:
         print(f"{args.only}: {time.perf_counter() - start:.0f} s; run without --only to write the tables")
         return

@@ -164,7 +164,7 @@ def _small_image_benchmark(ways=3, shots=1):
         {"train": np.arange(3), "validation": np.arange(3, 6), "test": np.arange(6, 9)},
         tuple(str(k) for k in range(9)),
     )
-    return ImageClassification(data, ways=ways, shots=shots, queries=2, filters=4)
+    return ImageClassification(data, ways=ways, shots=shots, queries=2, filters=4, blocks=1)
 
 
 def test_task_batching_gives_what_vmap_gives():

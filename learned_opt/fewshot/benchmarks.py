@@ -100,14 +100,15 @@ class Sinusoid:
 @dataclasses.dataclass(frozen=True)
 class ImageClassification:
     """N-way K-shot classification: `ways` classes of one split per episode, `shots` support
-    and `queries` query images of each; the learner the conv net of `models` with `filters`
-    filters per block; loss the cross-entropy, metric the accuracy on the query set."""
+    and `queries` query images of each; the learner the conv net of `models` with `blocks`
+    blocks (4 in the papers) of `filters` filters; loss the cross-entropy, metric the accuracy on the query set."""
 
     data: FewShotImages = dataclasses.field(repr=False, compare=False)
     ways: int = 5
     shots: int = 1
     queries: int = 5
     filters: int = 32
+    blocks: int = 4
     downsample: str = "stride"
     task_batching: str = "unroll"
     evaluation_batching: str = "map"
@@ -128,7 +129,7 @@ class ImageClassification:
             return {name: jnp.asarray(self.data.split(name)) for name in SPLITS}
 
     def init(self, key):
-        return models.conv_init(key, self.data.images.shape[-1], self.filters)
+        return models.conv_init(key, self.data.images.shape[-1], self.filters, self.blocks)
 
     def expand(self, params):
         return models.tile_head(params, self.ways)
