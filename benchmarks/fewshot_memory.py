@@ -18,27 +18,20 @@ import platform
 from pathlib import Path
 
 import jax
-import numpy as np
 from report import write_readme
 
-from learned_opt.data.fewshot import FewShotImages
+from learned_opt.data.fewshot import random_images
 from learned_opt.fewshot import MAML, ImageClassification
-from learned_opt.fewshot.methods import _query_loss
+from learned_opt.fewshot.methods import _mean_query_loss
 
 HERE = Path(__file__).resolve().parent
 
 
 def random_glyph_sized_benchmark(task_batching: str) -> ImageClassification:
     """5-way 1-shot episodes of random 28x28 images: memory depends only on shapes."""
-    images = np.random.default_rng(0).integers(0, 256, (30, 20, 28, 28, 1), dtype=np.uint8)
-    data = FewShotImages(
-        images,
-        np.repeat(np.arange(3), 10).astype(np.int32),
-        ("a", "b", "c"),
-        {"train": np.arange(10), "validation": np.arange(10, 20), "test": np.arange(20, 30)},
-        tuple(str(k) for k in range(30)),
+    return ImageClassification(
+        random_images(10, 20, 28), ways=5, shots=1, queries=5, filters=32, task_batching=task_batching
     )
-    return ImageClassification(data, ways=5, shots=1, queries=5, filters=32, task_batching=task_batching)
 
 
 def temp_megabytes(function, *args) -> float:
@@ -49,7 +42,7 @@ def measure(steps_list, meta_batch: int) -> list[dict]:
     benchmark = random_glyph_sized_benchmark("map")
     theta = benchmark.init(jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
-    episode = jax.tree.map(lambda x: x[0], benchmark.episodes(key, 1))
+    one_episode = benchmark.episodes(key, 1)
     rows = []
     for steps in steps_list:
         row = {"inner_steps": steps}
@@ -60,7 +53,7 @@ def measure(steps_list, meta_batch: int) -> list[dict]:
         ):
             row[label] = temp_megabytes(lambda p, m=method: m.meta_gradient(p, key, benchmark, meta_batch), theta)
         optimizer = MAML(inner_lr=0.4).inner_optimizer(theta)
-        row["forward"] = temp_megabytes(lambda p: _query_loss(benchmark, p, optimizer, episode, steps), theta)
+        row["forward"] = temp_megabytes(lambda p: _mean_query_loss(benchmark, p, optimizer, one_episode, steps), theta)
         rows.append(row)
         print(row, flush=True)
     return rows

@@ -3,12 +3,24 @@ and the jit / no-jit variants that transforms are exercised under."""
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import pytest
+import os
+import tempfile
 
-import learned_opt as lo
+# Compilation, not running, dominates this suite on CPU (a meta-step of the smallest recipe
+# takes 10-40 s to compile and milliseconds to run). The tests check values, not speed, so
+# XLA's backend optimisation is off (half the compile time), and compiled programs are
+# cached on disk for the session, so that a program another test (or a subprocess) already
+# compiled is read back. Both are set before JAX is imported, which reads them then.
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="learned-opt-tests-xla-cache-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import learned_opt as lo  # noqa: E402
 
 # Leaf shapes that cover every rank a user is likely to hand an optimizer, including an
 # empty leaf (a bias of a zero-width layer) and a nested dict.

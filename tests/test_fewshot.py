@@ -14,7 +14,7 @@ import optax
 import pytest
 
 from learned_opt import cli, fewshot
-from learned_opt.data.fewshot import FewShotImages
+from learned_opt.data.fewshot import random_images
 from learned_opt.fewshot import episodes, models
 from learned_opt.fewshot.benchmarks import ImageClassification, map_tasks
 from learned_opt.fewshot.configs import FewShotConfig, default_config, run_fewshot
@@ -155,16 +155,7 @@ def test_episodes_have_disjoint_support_and_query_and_the_right_counts(ways, sho
 
 
 def _small_image_benchmark(ways=3, shots=1):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (9, 4, 8, 8, 1), dtype=np.uint8)
-    data = FewShotImages(
-        images,
-        np.repeat(np.arange(3), 3).astype(np.int32),
-        ("a", "b", "c"),
-        {"train": np.arange(3), "validation": np.arange(3, 6), "test": np.arange(6, 9)},
-        tuple(str(k) for k in range(9)),
-    )
-    return ImageClassification(data, ways=ways, shots=shots, queries=2, filters=4, blocks=1)
+    return ImageClassification(random_images(3, 4, 8), ways=ways, shots=shots, queries=2, filters=4, blocks=1)
 
 
 def test_task_batching_gives_what_vmap_gives():

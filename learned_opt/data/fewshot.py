@@ -41,6 +41,24 @@ class FewShotImages(NamedTuple):
         return self.images[self.splits[name]]
 
 
+def random_images(classes_per_split: int, examples: int, size: int, seed: int = 0) -> FewShotImages:
+    """Uniformly random uint8 images of `3 * classes_per_split` classes, one alphabet per
+    split: a set of the right shapes for tests and for measuring memory or speed, where
+    the pixels do not matter."""
+    classes = 3 * classes_per_split
+    images = np.random.default_rng(seed).integers(0, 256, (classes, examples, size, size, 1), dtype=np.uint8)
+    return FewShotImages(
+        images,
+        np.repeat(np.arange(3), classes_per_split).astype(np.int32),
+        ("a", "b", "c"),
+        {
+            name: np.arange(i * classes_per_split, (i + 1) * classes_per_split, dtype=np.int32)
+            for i, name in enumerate(("train", "validation", "test"))
+        },
+        tuple(str(k) for k in range(classes)),
+    )
+
+
 def split_by_group(
     groups: np.ndarray, num_groups: int, fractions: tuple[float, float, float], seed: int
 ) -> dict[str, np.ndarray]:

@@ -24,28 +24,42 @@ from learned_opt.fewshot.benchmarks import map_tasks
 from learned_opt.optimizers import GatedLSTM, learned_optimizer
 
 
-def _query_loss(benchmark, params, optimizer, episode, steps, first_order=False, checkpoint=False):
-    """The query loss after adapting ``benchmark.expand(params)`` on the support set."""
-    adapted, _ = adapt(
-        benchmark.loss,
-        benchmark.expand(params),
-        episode.support,
-        optimizer,
-        steps,
-        first_order=first_order,
-        checkpoint=checkpoint,
-    )
-    return benchmark.loss(adapted, episode.query)
+def _mean_query_loss(benchmark, params, optimizer, episodes, steps, first_order=False, checkpoint=False):
+    """The query loss after adapting ``benchmark.expand(params)`` on each episode's support
+    set, averaged over the episodes."""
+
+    def query_loss(episode):
+        adapted, _ = adapt(
+            benchmark.loss,
+            benchmark.expand(params),
+            episode.support,
+            optimizer,
+            steps,
+            first_order=first_order,
+            checkpoint=checkpoint,
+        )
+        return benchmark.loss(adapted, episode.query)
+
+    return map_tasks(query_loss, episodes, benchmark.task_batching).mean()
 
 
-def _sgd_or(optimizer: optax.GradientTransformation | None, learning_rate: float) -> optax.GradientTransformation:
-    """The inner optimizer: `optimizer` when given (any optax transform, learned or not),
-    else the papers' SGD with step `learning_rate`."""
-    return optimizer if optimizer is not None else optax.sgd(learning_rate)
+class _AdaptsFromMetaParams:
+    """What MAML, Reptile and pretraining share: adaptation starts from the meta-parameters
+    and steps with `optimizer` when given (any optax transform, learned or not), else with
+    the papers' SGD of step `inner_lr`."""
+
+    def init(self, key, benchmark):
+        return benchmark.init(key)
+
+    def initial_params(self, meta_params, benchmark):
+        return meta_params
+
+    def inner_optimizer(self, meta_params) -> optax.GradientTransformation:
+        return self.optimizer if self.optimizer is not None else optax.sgd(self.inner_lr)
 
 
 @dataclasses.dataclass(frozen=True)
-class MAML:
+class MAML(_AdaptsFromMetaParams):
     """Model-agnostic meta-learning (Finn et al. 2017): learn the initialisation theta so
     that `inner_steps` gradient steps of size `inner_lr` on a task's support set give a low
     query loss,
@@ -69,34 +83,20 @@ class MAML:
     def label(self) -> str:
         return "fomaml" if self.first_order else "maml"
 
-    def init(self, key, benchmark):
-        return benchmark.init(key)
-
-    def initial_params(self, meta_params, benchmark):
-        return meta_params
-
-    def inner_optimizer(self, meta_params) -> optax.GradientTransformation:
-        return _sgd_or(self.optimizer, self.inner_lr)
-
     def meta_gradient(self, meta_params, key, benchmark, meta_batch: int):
         episodes = benchmark.episodes(key, meta_batch)
         optimizer = self.inner_optimizer(meta_params)
 
         def objective(theta):
-            losses = map_tasks(
-                lambda e: _query_loss(
-                    benchmark, theta, optimizer, e, self.inner_steps, self.first_order, self.checkpoint
-                ),
-                episodes,
-                benchmark.task_batching,
+            return _mean_query_loss(
+                benchmark, theta, optimizer, episodes, self.inner_steps, self.first_order, self.checkpoint
             )
-            return losses.mean()
 
         return jax.value_and_grad(objective)(meta_params)
 
 
 @dataclasses.dataclass(frozen=True)
-class Reptile:
+class Reptile(_AdaptsFromMetaParams):
     """Reptile (Nichol et al. 2018): adapt with `inner_steps` SGD steps on a task's support
     set, as at test time, and move the initialisation towards the adapted parameters,
 
@@ -113,15 +113,6 @@ class Reptile:
     name: ClassVar[str] = "reptile"
     label: ClassVar[str] = "reptile"
 
-    def init(self, key, benchmark):
-        return benchmark.init(key)
-
-    def initial_params(self, meta_params, benchmark):
-        return meta_params
-
-    def inner_optimizer(self, meta_params) -> optax.GradientTransformation:
-        return _sgd_or(self.optimizer, self.inner_lr)
-
     def meta_gradient(self, meta_params, key, benchmark, meta_batch: int):
         episodes = benchmark.episodes(key, meta_batch)
         optimizer = self.inner_optimizer(meta_params)
@@ -137,7 +128,7 @@ class Reptile:
 
 
 @dataclasses.dataclass(frozen=True)
-class Pretrain:
+class Pretrain(_AdaptsFromMetaParams):
     """Pretraining on all training tasks at once, then fine-tuning: one network minimises
     the loss over the pooled data of the training tasks (for classification, over all
     training classes with their own read-out, whose mean row then starts every episode's
@@ -158,9 +149,6 @@ class Pretrain:
 
     def initial_params(self, meta_params, benchmark):
         return benchmark.from_pretrained(meta_params)
-
-    def inner_optimizer(self, meta_params) -> optax.GradientTransformation:
-        return _sgd_or(self.optimizer, self.inner_lr)
 
     def meta_gradient(self, meta_params, key, benchmark, meta_batch: int):
         batch_size = meta_batch * benchmark.examples_per_episode
@@ -210,12 +198,7 @@ class GatedMetaLearner:
 
         def objective(meta):
             optimizer = self.inner_optimizer(meta)
-            losses = map_tasks(
-                lambda e: _query_loss(benchmark, meta["init"], optimizer, e, self.inner_steps, first_order=True),
-                episodes,
-                benchmark.task_batching,
-            )
-            return losses.mean()
+            return _mean_query_loss(benchmark, meta["init"], optimizer, episodes, self.inner_steps, first_order=True)
 
         return jax.value_and_grad(objective)(meta_params)
 

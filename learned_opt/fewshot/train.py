@@ -141,19 +141,17 @@ class Evaluation(NamedTuple):
         return 1.96 * self.per_task.std(axis=0, ddof=1) / math.sqrt(len(self.per_task))
 
 
-def evaluate(
-    method, meta_params, benchmark, key, tasks: int = 600, steps: int = 10, split: str = "test", chunk: int = 50
-) -> Evaluation:
-    """Adapt ``method``'s initialisation with its inner optimizer on the support sets of
-    `tasks` episodes of `split` and record ``benchmark.metric`` on their query sets after
-    each step, `chunk` tasks at a time."""
-    if tasks < 2:
-        raise ValueError(f"evaluation needs at least 2 tasks for an interval, got {tasks}")
-    initial = benchmark.expand(method.initial_params(meta_params, benchmark))
-    optimizer = method.inner_optimizer(meta_params)
+def evaluator(method, benchmark, steps: int = 10, split: str = "test", chunk: int = 50):
+    """A function ``(meta_params, key, tasks=600) -> Evaluation`` that adapts ``method``'s
+    initialisation with its inner optimizer on the support sets of `tasks` episodes of
+    `split` and records ``benchmark.metric`` on their query sets after each step, `chunk`
+    tasks at a time. It compiles once, so scoring many meta-parameters (validation during
+    meta-training) costs no recompilation."""
 
     @jax.jit
-    def curves(chunk_key):
+    def curves(meta_params, chunk_key):
+        initial = benchmark.expand(method.initial_params(meta_params, benchmark))
+        optimizer = method.inner_optimizer(meta_params)
         episodes = benchmark.episodes(chunk_key, chunk, split)
 
         def curve(episode):
@@ -169,8 +167,21 @@ def evaluate(
 
         return map_tasks(curve, episodes, benchmark.evaluation_batching)
 
-    chunks = [np.asarray(curves(k)) for k in jax.random.split(key, -(-tasks // chunk))]
-    return Evaluation(np.concatenate(chunks)[:tasks])
+    def evaluate_meta_params(meta_params, key, tasks: int = 600) -> Evaluation:
+        if tasks < 2:
+            raise ValueError(f"evaluation needs at least 2 tasks for an interval, got {tasks}")
+        chunks = [np.asarray(curves(meta_params, k)) for k in jax.random.split(key, -(-tasks // chunk))]
+        return Evaluation(np.concatenate(chunks)[:tasks])
+
+    return evaluate_meta_params
+
+
+def evaluate(
+    method, meta_params, benchmark, key, tasks: int = 600, steps: int = 10, split: str = "test", chunk: int = 50
+) -> Evaluation:
+    """``evaluator(method, benchmark, steps, split, chunk)(meta_params, key, tasks)``: the
+    query metric of `tasks` episodes of `split` after 0..steps adaptation steps."""
+    return evaluator(method, benchmark, steps, split, chunk)(meta_params, key, tasks)
 
 
 def best_step(evaluation: Evaluation, higher_is_better: bool) -> int:
