@@ -26,5 +26,8 @@ def test_shipped_updates_equal_the_stored_values(name):
     for leaf, values in updates.items():
         assert values.shape == (generate.NUM_STEPS, *generate.SHAPES[leaf])
         assert np.any(values != 0.0), leaf
+        # float32 rounding differs between CPUs and XLA's compile options (fused multiply-adds),
+        # and the LSTM's recurrence carries it over the steps: relative differences up to 5e-5
+        # were seen; a change to a rule or a file moves the updates by far more.
         scale = np.max(np.abs(stored[leaf]))
-        np.testing.assert_allclose(values, stored[leaf], rtol=1e-5, atol=1e-6 * scale, err_msg=leaf)
+        np.testing.assert_allclose(values, stored[leaf], rtol=2e-4, atol=1e-5 * scale, err_msg=leaf)
