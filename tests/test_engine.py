@@ -86,6 +86,7 @@ KILLED_ON_VALIDATION = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_equals_uninterrupted_run(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     recipe = tiny_recipe(tmp_path, meta_steps=40, validate_every=4)
@@ -176,9 +177,10 @@ SHARDED_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("estimator", ["tbptt", "pes"])
+@pytest.mark.parametrize("estimator", ["tbptt", pytest.param("pes", marks=pytest.mark.slow)])
 def test_four_devices_equal_one_device(estimator):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    xla_flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
+    env = {**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
         [sys.executable, "-c", SHARDED_SCRIPT, estimator], env=env, capture_output=True, text=True, timeout=600
     )
@@ -192,6 +194,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
     recipe = tiny_recipe(tmp_path, meta_steps=6, validate_every=3)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}

@@ -50,6 +50,7 @@ def test_best_meta_params_are_the_best_validated(trained_direct):
     assert all(np.isfinite(r["meta_loss"]) and r["skipped"] == 0 for r in train_records)
 
 
+@pytest.mark.slow
 def test_same_seed_same_meta_params():
     config = MetaTrainConfig(num_meta_steps=10, num_tasks=8, validate_every=5, num_validation_problems=8)
     first = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
@@ -79,6 +80,7 @@ def test_second_order_changes_the_meta_gradient():
     assert first_norms[0] != pytest.approx(second_norms[0], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_second_order_meta_gradient_of_the_gated_rule_is_finite_on_digits():
     """Digits' corner pixels are always 0, so their first-layer weights get exactly zero
     gradients and a zero RMS in the gated rule's normalised-moment features; the

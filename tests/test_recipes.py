@@ -18,7 +18,10 @@ def leaves(path):
     return [np.asarray(x) for x in jax.tree.leaves(load(path).meta_params)]
 
 
-@pytest.mark.parametrize("name", recipe_names())
+# The shipped l2l and gated recipes compile the largest meta-steps: run with -m slow.
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in ("l2l", "gated") else n for n in recipe_names()]
+)
 def test_every_recipe_runs_at_smoke_sizes(name, tmp_path):
     recipe, path = load_recipe(name)
     assert recipe.name == name and path.name == f"{name}.py"

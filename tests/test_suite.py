@@ -3,10 +3,13 @@
 import json
 import math
 
+import pytest
+
 from learned_opt.cli import main
 from learned_opt.suite import VARIANTS, SuiteConfig
 
 
+@pytest.mark.slow
 def test_benchmark_quick_writes_results(tmp_path):
     out = tmp_path / "suite"
     assert main(["benchmark", "--quick", "--out", str(out), "--json", str(tmp_path / "copy.json")]) == 0
