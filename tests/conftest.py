@@ -3,7 +3,9 @@ and the jit / no-jit variants that transforms are exercised under."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # Compilation, not running, dominates this suite on CPU (a meta-step of the smallest recipe
@@ -12,7 +14,10 @@ import tempfile
 # cached on disk for the session, so that a program another test (or a subprocess) already
 # compiled is read back. Both are set before JAX is imported, which reads them then.
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="learned-opt-tests-xla-cache-"))
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache_dir = tempfile.mkdtemp(prefix="learned-opt-tests-xla-cache-")
+    atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)  # the session's own cache only
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache_dir
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 import jax  # noqa: E402
