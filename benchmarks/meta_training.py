@@ -67,7 +67,7 @@ def workload(name: str, num_tasks: int):
     """(rule, family, starting meta-parameters or None, MetaTrainConfig) of a workload."""
     import learned_opt as lo
     from learned_opt.checkpoint import load_pretrained
-    from learned_opt.meta.train import MetaTrainConfig
+    from learned_opt.meta import PES, MetaTrainConfig, SumOfLogLosses
     from learned_opt.tasks import MLPFamily, QuadraticFamily
 
     if name == "quadratic":
@@ -75,7 +75,11 @@ def workload(name: str, num_tasks: int):
         return lo.DirectLSTM(), QuadraticFamily(), None, config
     shipped = load_pretrained("gated")
     config = MetaTrainConfig(
-        num_tasks=num_tasks, horizon=400, truncation_length=25, estimator="pes", meta_objective="log_loss"
+        num_tasks=num_tasks,
+        horizon=400,
+        truncation_length=25,
+        estimator=PES(),
+        objective=SumOfLogLosses(),
     )
     family = MLPFamily(hidden_sizes=(48, 48, 48), activation="relu", dataset="mnist1d")
     return shipped.rule, family, shipped.meta_params, config
@@ -126,7 +130,8 @@ def memory(lengths, num_tasks: int) -> list[dict]:
     import optax
 
     import learned_opt as lo
-    from learned_opt.meta.train import MetaTrainConfig, initial_state, make_meta_step
+    from learned_opt.meta import TBPTT, MetaTrainConfig
+    from learned_opt.meta.train import initial_state, make_meta_step
     from learned_opt.tasks import QuadraticFamily, sample_problems
 
     family, rule = QuadraticFamily(), lo.DirectLSTM()
@@ -136,7 +141,9 @@ def memory(lengths, num_tasks: int) -> list[dict]:
         adam_bytes = jitted_unroll(family, optax.adam(1e-2), length).lower(data, keys).compile().memory_analysis()
         row = {"truncation": length, "adam_unroll_temp_bytes": adam_bytes.temp_size_in_bytes}
         for remat in (False, True):
-            config = MetaTrainConfig(num_tasks=num_tasks, horizon=length, truncation_length=length, remat=remat)
+            config = MetaTrainConfig(
+                num_tasks=num_tasks, horizon=length, truncation_length=length, estimator=TBPTT(remat=remat)
+            )
             state = initial_state(rule, (family,), config)
             analysis = make_meta_step(rule, (family,), config).lower(state).compile().memory_analysis()
             name = "remat" if remat else "no_remat"

@@ -18,7 +18,8 @@ import numpy as np
 
 from learned_opt import checkpoint
 from learned_opt.evaluation import ResultRow, compare, format_table
-from learned_opt.meta import MetaTrainConfig, meta_train
+from learned_opt.meta import ClippedAdam, MetaTrainConfig, Validation, meta_train
+from learned_opt.meta.config import describe
 from learned_opt.optimizers import DirectLSTM, GatedLSTM, UpdateRule, learned_optimizer
 from learned_opt.tasks import MLPFamily
 
@@ -82,9 +83,8 @@ def meta_train_base(rule: UpdateRule, meta_lr: float, dataset: str, config: Suit
     meta_config = MetaTrainConfig(
         num_meta_steps=config.meta_steps,
         num_tasks=config.num_tasks,
-        validate_every=max(config.meta_steps // 6, 1),
-        num_validation_problems=config.validation_problems,
-        meta_learning_rate=meta_lr,
+        validation=Validation(every=max(config.meta_steps // 6, 1), num_problems=config.validation_problems),
+        outer_optimizer=ClippedAdam(learning_rate=meta_lr),
         seed=config.seed,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def meta_train_base(rule: UpdateRule, meta_lr: float, dataset: str, config: Suit
         path,
         rule,
         result.best_meta_params,
-        metadata={"dataset": dataset, "meta_train_config": dataclasses.asdict(meta_config)},
+        metadata={"dataset": dataset, "meta_train_config": describe(meta_config)},
     )
     (run_dir / "done").write_text("")
     return result.best_meta_params

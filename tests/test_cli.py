@@ -13,14 +13,15 @@ from learned_opt.cli import main
 
 QUADRATIC_RECIPE = textwrap.dedent("""
     from learned_opt.meta.recipe import Recipe, Stage
-    from learned_opt.meta.train import MetaTrainConfig
+    from learned_opt.meta import ClippedAdam, MetaTrainConfig, Validation
     from learned_opt.optimizers import DirectLSTM
     from learned_opt.tasks import QuadraticFamily
 
 
     def get_config():
         config = MetaTrainConfig(num_meta_steps=20, num_tasks=8, horizon=100, truncation_length=20,
-                                 validate_every=10, num_validation_problems=8, meta_learning_rate=1e-2)
+                                 outer_optimizer=ClippedAdam(learning_rate=1e-2),
+                                 validation=Validation(every=10, num_problems=8))
         return Recipe("small_quadratic", DirectLSTM(), (QuadraticFamily(),), (Stage(config),))
 """)
 

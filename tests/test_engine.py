@@ -16,18 +16,18 @@ import pytest
 from flax import serialization
 
 import learned_opt as lo
-from learned_opt.meta import MetaTrainConfig, meta_train, train_state_step
+from learned_opt.meta import MetaTrainConfig, Validation, meta_train, train_state_step
 from learned_opt.tasks import QuadraticFamily
 
 TINY_RECIPE = textwrap.dedent("""
-    from learned_opt.meta import MetaTrainConfig
+    from learned_opt.meta import MetaTrainConfig, Validation
     from learned_opt.meta.recipe import Recipe, Stage
     from learned_opt.optimizers import DirectLSTM
     from learned_opt.tasks import QuadraticFamily
 
     def get_config():
         config = MetaTrainConfig(num_meta_steps={meta_steps}, num_tasks=8, horizon=20, truncation_length=5,
-                                 validate_every={validate_every}, num_validation_problems=8)
+                                 validation=Validation(every={validate_every}, num_problems=8))
         return Recipe("tiny", DirectLSTM(), (QuadraticFamily(),), (Stage(config),))
 """)
 
@@ -143,7 +143,11 @@ class PoisonedQuadratic(QuadraticFamily):
 
 def test_nan_gradients_never_reach_meta_parameters():
     config = MetaTrainConfig(
-        num_meta_steps=24, num_tasks=8, horizon=20, truncation_length=5, validate_every=8, num_validation_problems=8
+        num_meta_steps=24,
+        num_tasks=8,
+        horizon=20,
+        truncation_length=5,
+        validation=Validation(every=8, num_problems=8),
     )
     result = meta_train(lo.DirectLSTM(), PoisonedQuadratic(), config, progress=False)
     train = [r for r in result.history if r["kind"] == "train"]
@@ -161,12 +165,13 @@ SHARDED_SCRIPT = textwrap.dedent("""
     import sys
     import jax, numpy as np
     import learned_opt as lo
-    from learned_opt.meta import MetaTrainConfig, meta_train
+    from learned_opt.meta import PES, TBPTT, MetaTrainConfig, Validation, meta_train
     from learned_opt.meta.sharding import task_mesh
     from learned_opt.tasks import QuadraticFamily
     assert len(jax.devices()) == 4, jax.devices()
-    config = MetaTrainConfig(num_meta_steps=6, num_tasks=8, horizon=20, truncation_length=5, validate_every=3,
-                             num_validation_problems=8, estimator=sys.argv[1])
+    config = MetaTrainConfig(num_meta_steps=6, num_tasks=8, horizon=20, truncation_length=5,
+                             validation=Validation(every=3, num_problems=8),
+                             estimator={"tbptt": TBPTT(), "pes": PES()}[sys.argv[1]])
     one = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, mesh=task_mesh(jax.devices()[:1]), progress=False)
     four = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, mesh=task_mesh(), progress=False)
     for a, b in zip(jax.tree.leaves(one.final_meta_params), jax.tree.leaves(four.final_meta_params)):

@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learned_opt.meta.estimators import estimate, init_estimator_state
-from learned_opt.meta.train import MetaTrainConfig, fresh_tasks, per_task_truncation_loss
+from learned_opt.meta import ES, PES, TBPTT, MetaTrainConfig
+from learned_opt.meta.train import fresh_tasks, per_task_truncation_loss
 from learned_opt.tasks import QuadraticFamily
 
 HORIZON = 20
@@ -106,13 +106,13 @@ def _summed_estimates(estimator, per_task_loss, meta_params, tasks, num_truncati
     def one_replica(key):
         def truncation(carry, truncation_key):
             tasks, estimator_state, total = carry
-            _, _, grads, tasks, estimator_state = estimate(
-                estimator, per_task_loss, meta_params, tasks, estimator_state, truncation_key, SIGMA
+            _, _, grads, tasks, estimator_state = estimator.estimate(
+                per_task_loss, meta_params, tasks, estimator_state, truncation_key
             )
             return (tasks, estimator_state, jax.tree.map(jnp.add, total, grads)), None
 
         zeros = jax.tree.map(jnp.zeros_like, meta_params)
-        start = (tasks, init_estimator_state(estimator, meta_params, num_tasks), zeros)
+        start = (tasks, estimator.init_state(meta_params, num_tasks), zeros)
         (_, _, total), _ = jax.lax.scan(truncation, start, jax.random.split(key, num_truncations))
         return total
 
@@ -133,24 +133,24 @@ def measure(seed: int = 0) -> dict:
         per_task_truncation_loss,
         rule,
         FAMILY,
-        MetaTrainConfig(horizon=HORIZON, truncation_length=HORIZON, second_order=True),
+        MetaTrainConfig(horizon=HORIZON, truncation_length=HORIZON, estimator=TBPTT(second_order=True)),
     )
     truncated = functools.partial(
         per_task_truncation_loss,
         rule,
         FAMILY,
-        MetaTrainConfig(horizon=HORIZON, truncation_length=TRUNCATION, second_order=True),
+        MetaTrainConfig(horizon=HORIZON, truncation_length=TRUNCATION, estimator=TBPTT(second_order=True)),
     )
     num_truncations = HORIZON // TRUNCATION
     exact = jax.jit(jax.grad(lambda m: jnp.mean(full(m, problems, False)[0])))(meta_params)
     return {
         "exact": _vector(exact),
         # TBPTT is deterministic and draws no perturbations: one replica, the key unused.
-        "tbptt": _summed_estimates("tbptt", truncated, meta_params, problems, num_truncations, task_key, 1)[0],
-        "es_full_horizon": _summed_estimates("es", full, meta_params, pairs, 1, es_key, NUM_REPLICAS),
-        "pes": _summed_estimates("pes", truncated, meta_params, pairs, num_truncations, pes_key, NUM_REPLICAS),
+        "tbptt": _summed_estimates(TBPTT(), truncated, meta_params, problems, num_truncations, task_key, 1)[0],
+        "es_full_horizon": _summed_estimates(ES(SIGMA), full, meta_params, pairs, 1, es_key, NUM_REPLICAS),
+        "pes": _summed_estimates(PES(SIGMA), truncated, meta_params, pairs, num_truncations, pes_key, NUM_REPLICAS),
         "truncated_es": _summed_estimates(
-            "es", truncated, meta_params, pairs, num_truncations, truncated_es_key, NUM_REPLICAS
+            ES(SIGMA), truncated, meta_params, pairs, num_truncations, truncated_es_key, NUM_REPLICAS
         ),
     }
 

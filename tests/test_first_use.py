@@ -14,7 +14,7 @@ from flax.training import train_state
 
 import learned_opt as lo
 from learned_opt import cli
-from learned_opt.meta import MetaTrainConfig, meta_train
+from learned_opt.meta import MetaTrainConfig, Validation, meta_train
 from learned_opt.tasks import QuadraticFamily
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -60,10 +60,15 @@ def test_the_readme_names_the_command_that_writes_each_run_it_loads():
 
 def test_python_meta_training_writes_what_the_command_line_writes(tmp_path):
     config = MetaTrainConfig(
-        num_meta_steps=2, num_tasks=4, horizon=4, truncation_length=2, validate_every=1, num_validation_problems=2
+        num_meta_steps=2,
+        num_tasks=4,
+        horizon=4,
+        truncation_length=2,
+        validation=Validation(every=1, num_problems=2),
     )
     meta_train(lo.DirectLSTM(hidden_sizes=(4,)), (QuadraticFamily(),), config, run_dir=tmp_path, progress=False)
     assert lo.load(tmp_path).metadata["finished"]
+    assert "cores, jax" in lo.load(tmp_path).metadata["machine"]  # runs repeat bitwise on one machine kind
     assert cli.main(["plot", str(tmp_path)]) == 0
     assert (tmp_path / "metrics.png").stat().st_size > 1000
 

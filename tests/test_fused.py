@@ -121,11 +121,12 @@ def test_truncated_backpropagation_refuses_a_bfloat16_state():
     """No derivative flows through a state kept as bfloat16 bits: an estimator that needs one
     says so instead of meta-training on zero gradients."""
     from learned_opt import DirectLSTM
-    from learned_opt.meta.train import MetaTrainConfig, make_meta_step
+    from learned_opt.meta import PES, TBPTT, MetaTrainConfig
+    from learned_opt.meta.train import make_meta_step
     from learned_opt.tasks import QuadraticFamily
 
     rule = DirectLSTM(lstm_state_dtype="bfloat16")
-    config = MetaTrainConfig(num_tasks=2, horizon=4, truncation_length=2, estimator="tbptt")
+    config = MetaTrainConfig(num_tasks=2, horizon=4, truncation_length=2, estimator=TBPTT())
     with pytest.raises(ValueError, match="bfloat16"):
         make_meta_step(rule, (QuadraticFamily(),), config)
-    make_meta_step(rule, (QuadraticFamily(),), dataclasses.replace(config, estimator="pes"))
+    make_meta_step(rule, (QuadraticFamily(),), dataclasses.replace(config, estimator=PES()))

@@ -1,5 +1,7 @@
 """Meta-training lowers held-out loss; it is deterministic; its options change what they should."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,16 +10,21 @@ import pytest
 
 import learned_opt as lo
 from learned_opt.evaluation import problem_curves
-from learned_opt.meta import MetaTrainConfig, meta_train
-from learned_opt.meta.train import (
-    initial_state,
-    make_validation_loss,
-    objective,
-    outer_optimizer,
+from learned_opt.meta import (
+    PES,
+    TBPTT,
+    ClippedAdam,
+    MetaTrainConfig,
+    SumOfLogLosses,
+    SumOfLosses,
+    Validation,
+    meta_train,
 )
+from learned_opt.meta.config import describe
+from learned_opt.meta.train import initial_state, make_validation_loss
 from learned_opt.tasks import MLPFamily, QuadraticFamily
 
-SMALL = MetaTrainConfig(num_meta_steps=120, num_tasks=32, validate_every=40, num_validation_problems=32)
+SMALL = MetaTrainConfig(num_meta_steps=120, num_tasks=32, validation=Validation(every=40, num_problems=32))
 
 
 def held_out_final_loss(rule, meta_params, num_problems=64) -> float:
@@ -52,12 +59,10 @@ def test_best_meta_params_are_the_best_validated(trained_direct):
 
 @pytest.mark.slow
 def test_same_seed_same_meta_params():
-    config = MetaTrainConfig(num_meta_steps=10, num_tasks=8, validate_every=5, num_validation_problems=8)
+    config = MetaTrainConfig(num_meta_steps=10, num_tasks=8, validation=Validation(every=5, num_problems=8))
     first = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
     second = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
-    other_seed = meta_train(
-        lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**{**config.__dict__, "seed": 1}), progress=False
-    )
+    other_seed = meta_train(lo.DirectLSTM(), QuadraticFamily(), dataclasses.replace(config, seed=1), progress=False)
     jax.tree.map(np.testing.assert_array_equal, first.final_meta_params, second.final_meta_params)
     differences = jax.tree.map(
         lambda a, b: float(np.max(np.abs(a - b))), first.final_meta_params, other_seed.final_meta_params
@@ -66,10 +71,13 @@ def test_same_seed_same_meta_params():
 
 
 def test_second_order_changes_the_meta_gradient():
-    config = dict(num_meta_steps=3, num_tasks=8, validate_every=3, num_validation_problems=8)
-    first = meta_train(lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**config), progress=False)
+    config = MetaTrainConfig(num_meta_steps=3, num_tasks=8, validation=Validation(every=3, num_problems=8))
+    first = meta_train(lo.DirectLSTM(), QuadraticFamily(), config, progress=False)
     second = meta_train(
-        lo.DirectLSTM(), QuadraticFamily(), MetaTrainConfig(**config, second_order=True), progress=False
+        lo.DirectLSTM(),
+        QuadraticFamily(),
+        dataclasses.replace(config, estimator=TBPTT(second_order=True)),
+        progress=False,
     )
     first_losses = [r["meta_loss"] for r in first.history if r["kind"] == "train"]
     second_losses = [r["meta_loss"] for r in second.history if r["kind"] == "train"]
@@ -91,9 +99,8 @@ def test_second_order_meta_gradient_of_the_gated_rule_is_finite_on_digits():
         num_tasks=2,
         horizon=2,
         truncation_length=2,
-        second_order=True,
-        validate_every=2,
-        num_validation_problems=2,
+        estimator=TBPTT(second_order=True),
+        validation=Validation(every=2, num_problems=2),
     )
     result = meta_train(rule, MLPFamily(hidden_sizes=(8,), batch_size=16), config, progress=False)
     train_records = [r for r in result.history if r["kind"] == "train"]
@@ -101,38 +108,66 @@ def test_second_order_meta_gradient_of_the_gated_rule_is_finite_on_digits():
     assert all(np.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in train_records)
 
 
-@pytest.mark.parametrize("normalize", [False, True])
-def test_outer_optimizer_clips_or_normalizes_each_meta_gradient(normalize):
-    """A meta-step on a family with large meta-gradients followed by one with small ones:
-    normalised, both count as unit-length steps for Adam; clipped, only the first is cut."""
+def test_clipped_adam_clips_each_meta_gradient_before_adam():
+    """A meta-gradient above the clipping norm is cut to it before Adam, one below is not."""
     gradients = [{"w": jnp.array([300.0, -400.0])}, {"w": jnp.array([0.03, 0.04])}]
-    config = MetaTrainConfig(meta_learning_rate=0.1, max_grad_norm=10.0, normalize_meta_gradient=normalize)
 
     def scale(g):
-        norm = jnp.linalg.norm(g)
-        return g / norm if normalize else g * jnp.minimum(1.0, 10.0 / norm)
+        return g * jnp.minimum(1.0, 10.0 / jnp.linalg.norm(g))
 
-    outer, adam = outer_optimizer(config), optax.adam(0.1)
+    outer, adam = ClippedAdam(learning_rate=0.1, max_grad_norm=10.0), optax.adam(0.1)
     params = {"w": jnp.zeros(2)}
     outer_state, adam_state = outer.init(params), adam.init(params)
     for gradient in gradients:
         update, outer_state = outer.update(gradient, outer_state, params)
         expected, adam_state = adam.update(jax.tree.map(scale, gradient), adam_state, params)
-        np.testing.assert_allclose(update["w"], expected["w"], rtol=1e-3)  # optax adds 1e-6 to the norm
+        np.testing.assert_allclose(update["w"], expected["w"], rtol=1e-6)
+
+
+def test_any_optax_transformation_is_the_outer_optimizer():
+    """Meta-training with a plain optax transformation as the outer optimizer: one SGD
+    meta-step moves the meta-parameters by exactly -lr times the first meta-gradient, whose
+    norm the metrics record; such a transformation is recorded as custom."""
+    config = MetaTrainConfig(
+        num_meta_steps=1,
+        num_tasks=4,
+        horizon=4,
+        truncation_length=2,
+        outer_optimizer=optax.sgd(1e-3),
+        validation=Validation(every=1, num_problems=2),
+    )
+    rule = lo.DirectLSTM()
+    result = meta_train(rule, QuadraticFamily(), config, progress=False)
+    start = initial_state(rule, (QuadraticFamily(),), config).meta_params
+    moved = float(optax.tree.norm(jax.tree.map(jnp.subtract, result.final_meta_params, start)))
+    grad_norm = next(r["grad_norm"] for r in result.history if r["kind"] == "train")
+    assert moved == pytest.approx(1e-3 * grad_norm, rel=1e-3)
+    assert describe(config)["outer_optimizer"] == "custom optax transformation"
+    assert describe(SMALL)["outer_optimizer"] == {"type": "ClippedAdam", "learning_rate": 3e-3, "max_grad_norm": 10.0}
 
 
 @pytest.mark.parametrize(
     "bad",
     [
-        dict(horizon=100, truncation_length=30),
-        dict(num_tasks=0),
-        dict(meta_learning_rate=0.0),
-        dict(meta_objective="hinge"),
-        dict(validate_on="middle"),
+        lambda: MetaTrainConfig(horizon=100, truncation_length=30),
+        lambda: MetaTrainConfig(truncation_length=0),
+        lambda: MetaTrainConfig(num_tasks=0),
+        lambda: MetaTrainConfig(num_tasks=7, estimator=PES()),
+        lambda: ClippedAdam(learning_rate=0.0),
+        lambda: PES(std=0.0),
+        lambda: Validation(every=0),
     ],
 )
 def test_bad_config_is_rejected(bad):
     with pytest.raises(ValueError):
+        bad()
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(estimator="pes"), dict(objective="log_loss"), dict(validation=50), dict(outer_optimizer=1e-3)]
+)
+def test_a_string_or_number_in_place_of_a_setting_object_is_rejected(bad):
+    with pytest.raises(TypeError, match="must be"):
         MetaTrainConfig(**bad)
 
 
@@ -140,7 +175,7 @@ def test_families_of_different_structure_are_trained_in_turn():
     """Meta-steps alternate between families whose parameters differ in shape; the
     validation loss averages over both and goes down."""
     families = (QuadraticFamily(dim=3), QuadraticFamily(dim=6))
-    config = MetaTrainConfig(num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16)
+    config = MetaTrainConfig(num_meta_steps=60, num_tasks=16, validation=Validation(every=30, num_problems=16))
     result = meta_train(lo.DirectLSTM(), families, config, progress=False)
     validations = [r["validation_loss"] for r in result.history if r["kind"] == "validation"]
     assert result.best_validation_loss < 0.8 * validations[0]
@@ -150,38 +185,37 @@ def test_families_of_different_structure_are_trained_in_turn():
     assert np.mean(losses[1::2] > losses[0::2]) > 0.8
 
 
-def test_log_loss_objective_counts_only_steps_that_ran():
-    """log f for steps that ran, 0 for the masked steps (which report a loss of 0)."""
+def test_log_loss_objective_counts_a_zero_loss_as_zero():
+    """log f for positive losses, 0 (not minus infinity) for a loss of exactly 0."""
     losses = jax.numpy.array([2.0, 0.5, 0.0, 0.0])
     np.testing.assert_allclose(
-        np.asarray(objective(MetaTrainConfig(meta_objective="log_loss"), losses)),
-        [np.log(2.0), np.log(0.5), 0.0, 0.0],
-        rtol=1e-6,
+        np.asarray(SumOfLogLosses().per_step(losses)), [np.log(2.0), np.log(0.5), 0.0, 0.0], rtol=1e-6
     )
-    np.testing.assert_array_equal(np.asarray(objective(MetaTrainConfig(), losses)), np.asarray(losses))
-    gradient = jax.grad(lambda x: objective(MetaTrainConfig(meta_objective="log_loss"), x).sum())(losses)
+    np.testing.assert_array_equal(np.asarray(SumOfLosses().per_step(losses)), np.asarray(losses))
+    gradient = jax.grad(lambda x: SumOfLogLosses().per_step(x).sum())(losses)
     np.testing.assert_allclose(np.asarray(gradient), [0.5, 2.0, 0.0, 0.0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("meta_objective", ["loss", "log_loss"])
-def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, meta_objective):
+@pytest.mark.parametrize("objective", [SumOfLosses(), SumOfLogLosses()], ids=["loss", "log_loss"])
+def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, objective):
     """Validation on the curve is the mean over steps 1..horizon of the per-step score that
     "final" takes at the horizon alone (the mean loss over problems, or its log)."""
     rule, families = lo.DirectLSTM(), (QuadraticFamily(dim=3), QuadraticFamily(dim=6))
-    config = MetaTrainConfig(horizon=30, truncation_length=10, num_validation_problems=8, meta_objective=meta_objective)
+    config = MetaTrainConfig(
+        horizon=30, truncation_length=10, validation=Validation(num_problems=8), objective=objective
+    )
     curves = [
         problem_curves(
             f, lo.learned_optimizer(rule, trained_direct.best_meta_params), config.seed, "validation", 8, 30
         ).mean(axis=0)
         for f in families
     ]
-    score = np.log if meta_objective == "log_loss" else (lambda x: x)
+    score = np.log if isinstance(objective, SumOfLogLosses) else (lambda x: x)
     expected_final = np.mean([score(c[-1]) for c in curves])
     expected_curve = np.mean([score(c[1:]) for c in curves])
     final = make_validation_loss(rule, families, config)(trained_direct.best_meta_params)
-    curve = make_validation_loss(rule, families, MetaTrainConfig(**{**config.__dict__, "validate_on": "curve"}))(
-        trained_direct.best_meta_params
-    )
+    whole_curve = dataclasses.replace(config, validation=Validation(num_problems=8, whole_curve=True))
+    curve = make_validation_loss(rule, families, whole_curve)(trained_direct.best_meta_params)
     assert float(final) == pytest.approx(expected_final, rel=1e-4)
     assert float(curve) == pytest.approx(expected_curve, rel=1e-4)
     assert abs(float(curve) - float(final)) > 1e-3 * abs(float(final))
@@ -189,7 +223,7 @@ def test_validation_scores_the_final_loss_or_the_whole_curve(trained_direct, met
 
 def test_meta_training_on_the_log_loss_lowers_held_out_loss():
     config = MetaTrainConfig(
-        num_meta_steps=60, num_tasks=16, validate_every=30, num_validation_problems=16, meta_objective="log_loss"
+        num_meta_steps=60, num_tasks=16, validation=Validation(every=30, num_problems=16), objective=SumOfLogLosses()
     )
     rule = lo.DirectLSTM(momentum_decays=(0.5, 0.9))
     result = meta_train(rule, QuadraticFamily(), config, progress=False)
@@ -200,7 +234,7 @@ def test_meta_training_on_the_log_loss_lowers_held_out_loss():
 
 
 def test_warm_start_begins_from_the_given_meta_params(trained_direct, tmp_path):
-    config = MetaTrainConfig(**{**SMALL.__dict__, "num_meta_steps": 2, "validate_every": 2})
+    config = dataclasses.replace(SMALL, num_meta_steps=2, validation=Validation(every=2, num_problems=32))
     result = meta_train(
         lo.DirectLSTM(),
         QuadraticFamily(),
@@ -218,7 +252,7 @@ def test_warm_start_begins_from_the_given_meta_params(trained_direct, tmp_path):
         next(r for r in untrained.history if r["kind"] == "validation")["validation_loss"]
         > 1.2 * first_validation["validation_loss"]
     )
-    longer = MetaTrainConfig(**{**config.__dict__, "num_meta_steps": 4})
+    longer = dataclasses.replace(config, num_meta_steps=4)
     with pytest.raises(lo.CheckpointError, match="other settings"):
         meta_train(lo.DirectLSTM(), QuadraticFamily(), longer, run_dir=tmp_path, resume=True, progress=False)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from learned_opt.checkpoint import CheckpointError, load
+from learned_opt.meta import ES, ClippedAdam, MetaTrainConfig, Validation
 from learned_opt.meta.recipe import Recipe, Stage, load_recipe, recipe_names, run_recipe
-from learned_opt.meta.train import MetaTrainConfig
 from learned_opt.optimizers import DirectLSTM
 from learned_opt.tasks import QuadraticFamily
 
@@ -40,10 +40,11 @@ def two_stage_recipe(meta_steps=(4, 3)) -> Recipe:
         num_tasks=4,
         horizon=8,
         truncation_length=4,
-        validate_every=2,
-        num_validation_problems=4,
+        validation=Validation(every=2, num_problems=4),
     )
-    second = dataclasses.replace(config, num_meta_steps=meta_steps[1], meta_learning_rate=1e-3, estimator="es")
+    second = dataclasses.replace(
+        config, num_meta_steps=meta_steps[1], outer_optimizer=ClippedAdam(learning_rate=1e-3), estimator=ES()
+    )
     return Recipe(
         "two_stages", DirectLSTM(hidden_sizes=(4,)), (QuadraticFamily(dim=3),), (Stage(config), Stage(second))
     )

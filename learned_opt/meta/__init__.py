@@ -1,7 +1,14 @@
-"""Meta-training: unrolls, meta-losses and the outer loop."""
+"""Meta-training: unrolls, estimators, objectives and the outer loop."""
 
-from learned_opt.meta.train import (
+from learned_opt.meta.config import (
+    ClippedAdam,
     MetaTrainConfig,
+    SumOfLogLosses,
+    SumOfLosses,
+    Validation,
+)
+from learned_opt.meta.estimators import ES, PES, TBPTT
+from learned_opt.meta.train import (
     MetaTrainResult,
     MetaTrainState,
     meta_train,
@@ -11,10 +18,17 @@ from learned_opt.meta.train import (
 from learned_opt.meta.unroll import InnerState, init_inner_state, unroll
 
 __all__ = [
+    "ES",
+    "PES",
+    "TBPTT",
+    "ClippedAdam",
     "InnerState",
     "MetaTrainConfig",
     "MetaTrainResult",
     "MetaTrainState",
+    "SumOfLogLosses",
+    "SumOfLosses",
+    "Validation",
     "init_inner_state",
     "meta_train",
     "metrics_up_to",

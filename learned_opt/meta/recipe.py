@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from learned_opt.meta.train import MetaTrainConfig, meta_train
+from learned_opt.meta.config import MetaTrainConfig, describe
+from learned_opt.meta.train import machine_description, meta_train
 from learned_opt.optimizers import UpdateRule, rule_config
 from learned_opt.tasks.base import TaskFamily
 
@@ -29,15 +30,7 @@ RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 OPTIMIZER_FILENAME = "optimizer.msgpack"
 METRICS_FILENAME = "metrics.jsonl"
 # What `Recipe.smoke` shrinks every stage to: a run of seconds that exercises every code path.
-SMOKE_CHANGES = {
-    "num_meta_steps": 2,
-    "num_tasks": 4,
-    "horizon": 4,
-    "truncation_length": 2,
-    "min_truncation_length": 1,
-    "validate_every": 1,
-    "num_validation_problems": 2,
-}
+SMOKE_META_STEPS, SMOKE_TASKS, SMOKE_TRUNCATION, SMOKE_VALIDATION_PROBLEMS = 2, 4, 2, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,15 +59,21 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r} has no task families")
 
     def smoke(self) -> Recipe:
-        """The same recipe at `SMOKE_CHANGES` sizes, on its first task family (what the tests
+        """The same recipe at the `SMOKE_` sizes, on its first task family (what the tests
         run; training on several families in turn is tested on its own)."""
         stages = []
         for stage in self.stages:
-            changes = dict(SMOKE_CHANGES)
-            if stage.config.truncation_schedule == "fixed":
-                changes["horizon"] = 2 * changes["truncation_length"]
+            config = stage.config
+            config = dataclasses.replace(
+                config,
+                num_meta_steps=SMOKE_META_STEPS,
+                num_tasks=SMOKE_TASKS,
+                horizon=2 * SMOKE_TRUNCATION,
+                truncation_length=SMOKE_TRUNCATION,
+                validation=dataclasses.replace(config.validation, every=1, num_problems=SMOKE_VALIDATION_PROBLEMS),
+            )
             families = None if stage.families is None else stage.families[:1]
-            stages.append(Stage(dataclasses.replace(stage.config, **changes), families))
+            stages.append(Stage(config, families))
         return dataclasses.replace(self, families=self.families[:1], stages=tuple(stages))
 
     def with_families(self, families: tuple[TaskFamily, ...]) -> Recipe:
@@ -151,7 +150,7 @@ def _finished_stage(stage_dir: Path, rule: UpdateRule, stage: Stage, families):
     if not path.is_file():
         return None
     loaded = load(path, rule)
-    settings = json.loads(json.dumps(dataclasses.asdict(stage.config)))
+    settings = json.loads(json.dumps(describe(stage.config)))
     if loaded.metadata.get("meta_train_config") != settings or loaded.metadata.get("families") != [
         repr(f) for f in families
     ]:
@@ -219,10 +218,11 @@ def run_recipe(
         "rule_config": rule_config(recipe.rule),
         "families": [repr(f) for f in recipe.families],
         "stages": [
-            {**record, "meta_train_config": dataclasses.asdict(stage.config)}
+            {**record, "meta_train_config": describe(stage.config)}
             for record, stage in zip(stage_records, recipe.stages)
         ],
         "code_commit": commit,
+        "machine": machine_description(),
         "seconds": sum(record["seconds"] for record in stage_records),
         "wall_seconds_this_call": time.perf_counter() - start,
         "finished": True,

@@ -13,10 +13,11 @@ ends with exactly the meta-parameters of an uninterrupted run.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
+import os
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,8 @@ except ImportError:
     tqdm = None
 
 from learned_opt.checkpoint import CheckpointError, atomic_write, fits_architecture, save
-from learned_opt.meta import estimators, sharding
+from learned_opt.meta import sharding
+from learned_opt.meta.config import MetaTrainConfig, describe
 from learned_opt.meta.unroll import InnerState, init_inner_state, loss_curves, unroll
 from learned_opt.optimizers import UpdateRule, learned_optimizer, rule_config
 from learned_opt.optimizers.base import tree_all_finite
@@ -46,92 +48,6 @@ METRICS_FILENAME = "metrics.jsonl"
 OPTIMIZER_FILENAME = "optimizer.msgpack"
 TRAIN_STATE_FORMAT = "learned_opt.train_state"
 TRAIN_STATE_VERSION = 1
-TRUNCATION_SCHEDULES = ("fixed", "random")
-META_OBJECTIVES = ("loss", "log_loss")
-VALIDATION_POINTS = ("final", "curve")
-
-
-@dataclasses.dataclass(frozen=True)
-class MetaTrainConfig:
-    """Settings of one meta-training run.
-
-    `num_meta_steps` counts outer updates, one per truncation of `truncation_length` inner
-    steps on `num_tasks` tasks ("random" schedule: a length drawn uniformly from
-    [min_truncation_length, truncation_length] at every meta-step). `estimator` is one of
-    "tbptt", "es", "pes" (see `learned_opt.meta.estimators`); the evolution strategies use
-    `num_tasks / 2` antithetic pairs with perturbation scale `es_std`.
-
-    `meta_objective` is what a truncation minimises: "loss", sum_t f(theta_t) (Andrychowicz
-    et al. 2016, Eq. 3 with w_t = 1), or "log_loss", sum_t log f(theta_t), which weighs a
-    halving of the loss the same late in training as early and across tasks whose losses
-    differ in scale (Metz et al. 2020 meta-train on a log loss for the same reason). The
-    validation loss follows it: the mean over families of the mean final loss, or of its log.
-
-    `validate_on` is where the validation problems are scored: "final", at step `horizon`,
-    or "curve", at every step 1..horizon (the mean over steps of the above), which like the
-    meta-objective rewards a fast start as much as a low final loss.
-
-    The meta-gradient g is clipped to a global norm of `max_grad_norm` before the outer
-    Adam, or with `normalize_meta_gradient` divided by its norm, g / ||g||, at every
-    meta-step. With meta-steps taken on one family after another, Adam's running second
-    moment is otherwise set by the families whose meta-loss reacts most to the
-    meta-parameters (an MLP on digits, whose loss falls to 1e-5, gave meta-gradients 100
-    times larger than one on min-max scaled mnist1d, whose loss stayed near 2), and the
-    others barely move them; normalised, every family's meta-step has the same length.
-    """
-
-    num_meta_steps: int = 1000
-    num_tasks: int = 64
-    horizon: int = 100
-    truncation_length: int = 20
-    truncation_schedule: str = "fixed"
-    min_truncation_length: int = 1
-    estimator: str = "tbptt"
-    es_std: float = 0.01
-    meta_learning_rate: float = 3e-3
-    max_grad_norm: float = 10.0
-    normalize_meta_gradient: bool = False
-    second_order: bool = False
-    remat: bool = False
-    validate_every: int = 50
-    num_validation_problems: int = 100
-    seed: int = 0
-    meta_objective: str = "loss"
-    validate_on: str = "final"
-
-    def __post_init__(self):
-        for name in (
-            "num_meta_steps",
-            "num_tasks",
-            "horizon",
-            "truncation_length",
-            "min_truncation_length",
-            "validate_every",
-            "num_validation_problems",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.truncation_schedule not in TRUNCATION_SCHEDULES:
-            raise ValueError(
-                f"truncation_schedule must be one of {TRUNCATION_SCHEDULES}, got {self.truncation_schedule!r}"
-            )
-        if self.truncation_schedule == "fixed" and self.horizon % self.truncation_length:
-            raise ValueError(
-                f"horizon ({self.horizon}) must be a multiple of truncation_length ({self.truncation_length}) "
-                "with the fixed truncation schedule"
-            )
-        if self.min_truncation_length > self.truncation_length:
-            raise ValueError("min_truncation_length must not exceed truncation_length")
-        if self.meta_objective not in META_OBJECTIVES:
-            raise ValueError(f"meta_objective must be one of {META_OBJECTIVES}, got {self.meta_objective!r}")
-        if self.validate_on not in VALIDATION_POINTS:
-            raise ValueError(f"validate_on must be one of {VALIDATION_POINTS}, got {self.validate_on!r}")
-        if self.estimator not in estimators.ESTIMATORS:
-            raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, got {self.estimator!r}")
-        if estimators.is_antithetic(self.estimator) and self.num_tasks % 2:
-            raise ValueError(f"the {self.estimator} estimator needs an even num_tasks (antithetic pairs)")
-        if self.meta_learning_rate <= 0 or self.max_grad_norm <= 0 or self.es_std <= 0:
-            raise ValueError("meta_learning_rate, max_grad_norm and es_std must be positive")
 
 
 class MetaTrainState(NamedTuple):
@@ -154,17 +70,6 @@ class MetaTrainResult(NamedTuple):
     history: list[dict]
 
 
-def outer_optimizer(config: MetaTrainConfig) -> optax.GradientTransformation:
-    """Adam on the meta-parameters, after clipping the meta-gradient's global norm or
-    dividing the meta-gradient by it."""
-    scaling = (
-        optax.normalize_by_update_norm()
-        if config.normalize_meta_gradient
-        else optax.clip_by_global_norm(config.max_grad_norm)
-    )
-    return optax.chain(scaling, optax.adam(config.meta_learning_rate))
-
-
 def fresh_tasks(rule: UpdateRule, family: TaskFamily, key, num_tasks: int, antithetic: bool = False) -> InnerState:
     """Newly drawn tasks at step 0 with fresh optimizer states. Antithetic batches hold
     each problem twice: tasks [0, P) and [P, 2P) are the same P problems."""
@@ -185,15 +90,6 @@ def _select_tasks(replace: jax.Array, new: InnerState, old: InnerState) -> Inner
     return jax.tree.map(select, new, old)
 
 
-def objective(config: MetaTrainConfig, losses: jax.Array) -> jax.Array:
-    """The losses as `config.meta_objective` counts them. Steps that did not run report a
-    loss of 0 (see `unroll`) and count 0 under every objective."""
-    if config.meta_objective == "loss":
-        return losses
-    ran = losses > 0
-    return jnp.where(ran, jnp.log(jnp.where(ran, losses, 1.0)), 0.0)
-
-
 def per_task_truncation_loss(
     rule: UpdateRule,
     family: TaskFamily,
@@ -201,25 +97,21 @@ def per_task_truncation_loss(
     meta_params,
     tasks: InnerState,
     batched: bool,
-    active_steps=None,
 ):
     """sum_{t=1..T} f(theta_t) (or its `objective`) over one truncation, for every task, and the advanced tasks.
     With `batched`, meta_params has a leading task axis (one perturbed copy per task)."""
 
     def one_task(params, task):
         tx = learned_optimizer(rule, params)
-        random_schedule = config.truncation_schedule == "random"
         task, losses = unroll(
             family,
             tx,
             task,
             config.truncation_length,
-            config.second_order,
-            active_steps=active_steps if random_schedule else None,
-            horizon=config.horizon if random_schedule else None,
-            remat=config.remat,
+            config.estimator.second_order,
+            remat=config.estimator.remat,
         )
-        return jnp.sum(objective(config, losses[1:])), task
+        return jnp.sum(config.objective.per_step(losses[1:])), task
 
     return jax.vmap(one_task, in_axes=(0 if batched else None, 0))(meta_params, tasks)
 
@@ -234,29 +126,24 @@ def make_meta_step(
     the outer state unchanged and reports ``skipped = 1``. Tasks that reached the horizon,
     or whose truncation loss is not finite (``tasks_reset`` counts these), are redrawn.
     """
-    if getattr(rule, "lstm_state_dtype", "float32") != "float32" and not estimators.is_antithetic(config.estimator):
+    if getattr(rule, "lstm_state_dtype", "float32") != "float32" and not config.estimator.antithetic:
         raise ValueError(
-            f"the {config.estimator!r} estimator backpropagates through the update, and no derivative "
+            f"the {type(config.estimator).__name__} estimator backpropagates through the update, and no derivative "
             f"flows through an LSTM state stored in {rule.lstm_state_dtype}: meta-train with "
-            "lstm_state_dtype='float32' (it has no meta-parameters) or with the 'es' or 'pes' estimator"
+            "lstm_state_dtype='float32' (it has no meta-parameters) or with the ES or PES estimator"
         )
     family = families[index]
-    outer = outer_optimizer(config)
+    outer = config.outer_optimizer
     mesh = mesh if mesh is not None else sharding.task_mesh()
-    antithetic = estimators.is_antithetic(config.estimator)
+    antithetic = config.estimator.antithetic
 
     def meta_step(state: MetaTrainState):
-        key, estimate_key, reset_key, length_key = jax.random.split(state.key, 4)
-        active_steps = jax.random.randint(length_key, (), config.min_truncation_length, config.truncation_length + 1)
-        per_task_loss = functools.partial(per_task_truncation_loss, rule, family, config, active_steps=active_steps)
-        meta_loss, losses, grads, tasks, estimator_state = estimators.estimate(
-            config.estimator,
-            per_task_loss,
-            state.meta_params,
-            state.tasks[index],
-            state.estimator_state[index],
-            estimate_key,
-            config.es_std,
+        # Four ways, as when a fourth key drew truncation lengths: the recorded runs, the
+        # shipped files among them, repeat bit for bit.
+        key, estimate_key, reset_key, _ = jax.random.split(state.key, 4)
+        per_task_loss = functools.partial(per_task_truncation_loss, rule, family, config)
+        meta_loss, losses, grads, tasks, estimator_state = config.estimator.estimate(
+            per_task_loss, state.meta_params, state.tasks[index], state.estimator_state[index], estimate_key
         )
         finite = jnp.isfinite(meta_loss) & tree_all_finite(grads)
         grads = jax.tree.map(lambda g: jnp.where(finite, g, 0.0), grads)
@@ -272,7 +159,7 @@ def make_meta_step(
             pair_redraw = jnp.split(redraw, 2)
             pair_redraw = pair_redraw[0] | pair_redraw[1]
             redraw = jnp.concatenate([pair_redraw, pair_redraw])
-            estimator_state = estimators.reset_estimator_state(config.estimator, estimator_state, pair_redraw)
+            estimator_state = config.estimator.reset_state(estimator_state, pair_redraw)
         # Tasks reach the horizon only once every few truncations: draw replacements only then.
         tasks = jax.lax.cond(
             jnp.any(redraw),
@@ -294,7 +181,6 @@ def make_meta_step(
             "grad_norm": optax.tree.norm(grads),
             "skipped": (~finite).astype(jnp.int32),
             "tasks_reset": jnp.sum(diverged).astype(jnp.int32),
-            "truncation_length": active_steps if config.truncation_schedule == "random" else config.truncation_length,
         }
         return new_state, metrics
 
@@ -303,11 +189,11 @@ def make_meta_step(
 
 def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], config: MetaTrainConfig):
     """Jitted validation loss on fixed validation problems: for every family the mean loss
-    over its problems at step `horizon` (or, with ``validate_on="curve"``, at each step
-    1..horizon), in the meta-objective's units (its log under "log_loss"), averaged over the
-    steps and the families."""
-    problems = [sample_problems(f, config.seed, "validation", config.num_validation_problems) for f in families]
-    scored_steps = slice(-1, None) if config.validate_on == "final" else slice(1, None)
+    over its problems at step `horizon` (or, with ``Validation(whole_curve=True)``, at each
+    step 1..horizon), as the meta-objective scores it, averaged over the steps and the
+    families."""
+    problems = [sample_problems(f, config.seed, "validation", config.validation.num_problems) for f in families]
+    scored_steps = slice(1, None) if config.validation.whole_curve else slice(-1, None)
 
     @jax.jit
     def validation_loss(meta_params):
@@ -318,7 +204,7 @@ def make_validation_loss(rule: UpdateRule, families: tuple[TaskFamily, ...], con
                 for f, (data, keys) in zip(families, problems)
             ]
         )
-        return jnp.mean(means if config.meta_objective == "loss" else jnp.log(means))
+        return jnp.mean(config.objective.score(means))
 
     return validation_loss
 
@@ -335,17 +221,15 @@ def initial_state(
     meta_params = rule.init(init_key)
     if initial_meta_params is not None:
         meta_params = checked_initial_meta_params(rule, meta_params, initial_meta_params)
-    antithetic = estimators.is_antithetic(config.estimator)
+    antithetic = config.estimator.antithetic
     # A single family keeps the undivided key, so single-family runs draw the same tasks as
     # the recorded results in the README were produced with.
     task_keys = [task_key] if len(families) == 1 else list(jax.random.split(task_key, len(families)))
     state = MetaTrainState(
         meta_params=meta_params,
-        outer_state=outer_optimizer(config).init(meta_params),
+        outer_state=config.outer_optimizer.init(meta_params),
         tasks=tuple(fresh_tasks(rule, f, k, config.num_tasks, antithetic) for f, k in zip(families, task_keys)),
-        estimator_state=tuple(
-            estimators.init_estimator_state(config.estimator, meta_params, config.num_tasks) for _ in families
-        ),
+        estimator_state=tuple(config.estimator.init_state(meta_params, config.num_tasks) for _ in families),
         key=run_key,
         step=jnp.zeros((), jnp.int32),
         best_meta_params=meta_params,
@@ -389,7 +273,7 @@ def _run_identity(
 ) -> str:
     """What a resumed run must share with the run that wrote the state (all settings but
     the number of meta-steps, which may be extended, and the warm start if any)."""
-    settings = dataclasses.asdict(config)
+    settings = describe(config)
     del settings["num_meta_steps"]
     identity = {
         "rule": rule.name,
@@ -453,6 +337,19 @@ def train_state_step(run_dir) -> int | None:
     return int(serialization.msgpack_restore(path.read_bytes())["step"])
 
 
+def machine_description() -> str:
+    """The processor model (from /proc/cpuinfo where there is one), its cores and the jax
+    version: XLA may round differently on another processor, so a run repeats bit for bit
+    only on the same kind of machine."""
+    model = platform.processor() or platform.machine()
+    try:
+        models = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        model = models[0].split(":", 1)[1].strip() if models else model
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, jax {jax.__version__}"
+
+
 def meta_train(
     rule: UpdateRule,
     family: TaskFamily | tuple[TaskFamily, ...],
@@ -469,7 +366,7 @@ def meta_train(
 ) -> MetaTrainResult:
     """Meta-trains `rule` on `family` and returns the meta-parameters with the lowest
     validation loss (mean loss on held-out validation problems at step `horizon`, or over
-    the whole loss curve with ``config.validate_on="curve"``).
+    the whole loss curve with ``Validation(whole_curve=True)``).
 
     `family` may be a tuple of families whose parameters differ in structure (MLPs of
     several widths and depths, say): each keeps its own batch of tasks, meta-step k trains
@@ -511,8 +408,9 @@ def meta_train(
         "rule": rule.name,
         "rule_config": rule_config(rule),
         "families": [repr(f) for f in families],
-        "meta_train_config": dataclasses.asdict(config),
+        "meta_train_config": describe(config),
         "device": jax.devices()[0].device_kind,
+        "machine": machine_description(),
     }
     start_time = time.perf_counter()
     previous_seconds = 0.0
@@ -581,7 +479,7 @@ def meta_train(
     for step in bar if bar is not None else steps:
         state, metrics = meta_steps[step % len(families)](state)
         pending.append(metrics)
-        if (step + 1) % config.validate_every == 0 or step + 1 == config.num_meta_steps:
+        if (step + 1) % config.validation.every == 0 or step + 1 == config.num_meta_steps:
             for done_step, done_metrics in zip(range(step + 2 - len(pending), step + 2), sharding.to_host(pending)):
                 record({"kind": "train", "step": done_step, **{k: float(v) for k, v in done_metrics.items()}})
             pending = []

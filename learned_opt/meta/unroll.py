@@ -37,8 +37,6 @@ def unroll(
     num_steps: int,
     second_order: bool = False,
     *,
-    active_steps: jax.Array | None = None,
-    horizon: int | None = None,
     remat: bool = False,
 ) -> tuple[InnerState, jax.Array]:
     """Runs `num_steps` steps of theta_{t+1} = theta_t + tx(grad f(theta_t)) under `lax.scan`.
@@ -47,22 +45,16 @@ def unroll(
     uses the batch that the next step will draw). The loss is passed to the optimizer as
     ``value``. With ``second_order=False`` the optimizee's gradient and loss enter the
     optimizer as constants (Andrychowicz et al. 2016, Sec. 2: no second derivatives of f),
-    while the losses returned still depend on the optimizer's outputs.
-
-    With `active_steps` (a traced integer) or `horizon`, step t only runs while
-    t < active_steps and the task's own step count is below `horizon`; skipped steps leave
-    the state unchanged and report a loss of 0, so sum(losses[1:]) is still the sum of
-    f(theta_1..theta_a) over the a steps that ran. This lets truncation lengths vary
-    without recompiling. `remat=True` rematerialises each step in the backward pass
-    (`jax.checkpoint`), trading compute for memory on long unrolls.
+    while the losses returned still depend on the optimizer's outputs. `remat=True`
+    rematerialises each step in the backward pass (`jax.checkpoint`), trading compute for
+    memory on long unrolls.
     """
-    masked = active_steps is not None or horizon is not None
 
     def loss_and_grad(state: InnerState, key):
         batch = family.sample_batch(state.data, key)
         return jax.value_and_grad(family.loss, argnums=1)(state.data, state.params, batch)
 
-    def body(state: InnerState, t):
+    def body(state: InnerState, _):
         key, batch_key = jax.random.split(state.key)
         loss, grads = loss_and_grad(state, batch_key)
         value = loss
@@ -70,16 +62,7 @@ def unroll(
             grads, value = jax.lax.stop_gradient((grads, value))
         updates, opt_state = tx.update(grads, state.opt_state, state.params, value=value)
         params = optax.apply_updates(state.params, updates)
-        new_state = InnerState(state.data, params, opt_state, key, state.step + 1)
-        if not masked:
-            return new_state, loss
-        active = jnp.asarray(True)
-        if active_steps is not None:
-            active &= t < active_steps
-        if horizon is not None:
-            active &= state.step < horizon
-        new_state = jax.tree.map(lambda new, old: jnp.where(active, new, old), new_state, state)
-        return new_state, jnp.where(active, loss, 0.0)
+        return InnerState(state.data, params, opt_state, key, state.step + 1), loss
 
     if remat:
         body = jax.checkpoint(body)

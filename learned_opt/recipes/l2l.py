@@ -7,8 +7,8 @@ coordinate whose gradient is zero or vanishing still."""
 
 import dataclasses
 
+from learned_opt.meta import PES, ClippedAdam, MetaTrainConfig, SumOfLogLosses, Validation
 from learned_opt.meta.recipe import Recipe, Stage
-from learned_opt.meta.train import MetaTrainConfig
 from learned_opt.optimizers import DirectLSTM
 from learned_opt.recipes._families import mlp_classifiers
 
@@ -17,19 +17,21 @@ EXPLORE = MetaTrainConfig(
     num_tasks=32,
     horizon=400,
     truncation_length=25,
-    estimator="pes",
-    meta_learning_rate=1e-3,
-    meta_objective="log_loss",
-    validate_on="curve",
-    validate_every=600,
-    num_validation_problems=24,
+    estimator=PES(std=0.01),
+    objective=SumOfLogLosses(),
+    outer_optimizer=ClippedAdam(learning_rate=1e-3),
+    validation=Validation(every=600, num_problems=24, whole_curve=True),
 )
 # Starting from the first stage's best, twice the tasks and a fifth of the step size: the
 # evolution strategies' meta-gradient is noisy, and its noise, not its bias, is what a lower
 # learning rate and a larger batch of tasks average away (the first stage's validation loss
 # swings by a factor of three between checkpoints). Selected on twice the validation problems.
 REFINE = dataclasses.replace(
-    EXPLORE, num_meta_steps=1200, num_tasks=64, meta_learning_rate=2e-4, validate_every=300, num_validation_problems=48
+    EXPLORE,
+    num_meta_steps=1200,
+    num_tasks=64,
+    outer_optimizer=ClippedAdam(learning_rate=2e-4),
+    validation=Validation(every=300, num_problems=48, whole_curve=True),
 )
 
 

@@ -16,6 +16,14 @@ def get_config() -> Recipe:
         name="l2l_lean",
         rule=lean_direct_lstm(),
         families=mlp_classifiers(),
-        stages=(Stage(dataclasses.replace(EXPLORE, num_meta_steps=12000, num_validation_problems=48)),),
+        stages=(
+            Stage(
+                dataclasses.replace(
+                    EXPLORE,
+                    num_meta_steps=12000,
+                    validation=dataclasses.replace(EXPLORE.validation, num_problems=48),
+                )
+            ),
+        ),
         description="lean direct LSTM rule, 32 bytes of state per parameter (not shipped)",
     )

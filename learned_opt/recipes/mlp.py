@@ -1,8 +1,8 @@
 """Andrychowicz et al. 2016, Sec. 3.2: the direct LSTM rule on the base MLP (one hidden layer
 of 20 sigmoid units, batch 128, 100 steps), on the bundled digits instead of MNIST."""
 
+from learned_opt.meta import ClippedAdam, MetaTrainConfig, Validation
 from learned_opt.meta.recipe import Recipe, Stage
-from learned_opt.meta.train import MetaTrainConfig
 from learned_opt.optimizers import DirectLSTM
 from learned_opt.tasks import MLPFamily
 
@@ -12,9 +12,8 @@ BASE_TASK_STAGE = MetaTrainConfig(
     num_tasks=16,
     horizon=100,
     truncation_length=20,
-    meta_learning_rate=1e-2,
-    validate_every=50,
-    num_validation_problems=32,
+    outer_optimizer=ClippedAdam(learning_rate=1e-2),
+    validation=Validation(every=50, num_problems=32),
 )
 
 
