@@ -29,6 +29,14 @@ Meta-training throughput (below) on the MLP family rose from 0.93 to 1.97 meta-s
 second with 32 tasks and from 0.13 to 0.23 with 256 (2.1x and 1.8x; the tables before this
 change are in git history, `git show 2c0cbf7:benchmarks/results.json`); the quadratic
 workload, 10 parameters a task, is bound by per-operation overheads and did not change.
+The goal was 5x. Why it stops near 2x, from the throughput table below: under PES a
+meta-step only runs the inner training forward (32 tasks: 16 problems at two
+perturbations), at 1.57e3 inner steps a second, where training the same network with the
+same learned optimizer outside meta-training runs at 1.2e3, both 12-15x Adam's time. So a
+meta-step costs what its learned updates cost (7,162 parameters x 32 tasks x 25 steps: 5.7M
+coordinate updates of `gated`), and that update already runs near the bound that its
+transcendental functions set (the paragraph below); another 2.5x needs a cheaper update,
+such as the lean configuration (an eighth of `gated`'s FLOPs), not a faster loop around it.
 
 **Why the update stays below half of the `jnp.dot` rate on this CPU.** A profile of one
 16k-coordinate chunk of the shipped `l2l` (two 20-unit layers), in cache, on the 2-core
