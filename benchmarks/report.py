@@ -19,9 +19,12 @@ with `--reference`, the per-leaf flax path (`reference_step`) that tests hold th
 to. The reference is the library's update before the fused one, except that it now also
 moves the LSTM state's hidden axis (stored first for the fused path) to the end and back:
 before that change it took 549 ms (`l2l`) and 535 ms (`gated`) on the 1M-parameter leaf.
-Times are medians after compilation, ratios are over `optax.adam` in the same process, and
-repeated runs on this machine moved single cells by up to 1.6x (the 16k MLP's `l2l` ratio
-read 9.0x, 11.6x and 14.7x on three runs). The lean configuration is
+Times are medians after compilation and ratios are over `optax.adam` in the same process,
+both from one run on the machine the table names. Repeated runs move single cells by up to
+1.6x: two runs minutes apart on the AMD EPYC above read the transformer's `l2l` ratio as
+1.35x and 1.94x, and the 16k MLP's as 12.1x and 13.3x. Ratios also move between machines:
+an earlier x86_64 with `jnp.dot` at 463 GFLOP/s (and Adam's 16k step at 0.20 ms, a third of
+the time here) read 14.7x / 7.8x on the 16k MLP and 106x / 55x on the 10M one. The lean configuration is
 `learned_opt.optimizers.lean_direct_lstm()` with fresh meta-parameters (its cost does not
 depend on their values).
 
@@ -38,15 +41,16 @@ coordinate updates of `gated`), and that update already runs near the bound that
 transcendental functions set (the paragraph below); another 2.5x needs a cheaper update,
 such as the lean configuration (an eighth of `gated`'s FLOPs), not a faster loop around it.
 
-**Why the update stays below half of the `jnp.dot` rate on this CPU.** A profile of one
-16k-coordinate chunk of the shipped `l2l` (two 20-unit layers), in cache, on the 2-core
-x86_64 machine of these tables (`jnp.dot` 380-440 GFLOP/s): the two stacked-gate matmuls
+**Why the update stays below half of the `jnp.dot` rate.** It reaches 25% on the AMD EPYC
+of the tables (whose `jnp.dot` is slow, 71 GFLOP/s) and 10% on the faster x86_64 machine
+where this profile of one 16k-coordinate chunk of the shipped `l2l` (two 20-unit layers), in
+cache, was taken (`jnp.dot` 380-440 GFLOP/s): the two stacked-gate matmuls
 take about 17 ns per coordinate each, close to the dot's rate, but each layer's 100
 sigmoids and tanhs and the cell arithmetic take about 57 ns per coordinate (XLA's
 vectorised tanh and logistic run at about 1.7 G elements a second there; over rows of 20
 units instead of contiguous coordinates they took 115 ns). The 11.5 kFLOP per coordinate
 that the rate counts take 27 ns at the dot's rate, so the transcendental functions alone
-bound the update near 20% of it; a 1M-coordinate leaf also moves its 340 bytes of state in
+bound the update near 20% of it; a 1M-coordinate leaf also moves its 336 bytes of state in
 and out of memory (about 8 GB/s here outside the caches), about 85 ns per coordinate.
 Reaching 50% would need cheaper activation functions than XLA's, or a machine whose dot
 rate is closer to its element-wise and memory rates (the issue that asked for it measured a

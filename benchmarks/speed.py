@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from report import write_readme
 
 from learned_opt import GatedLSTM, learned_optimizer
 from learned_opt.checkpoint import load_pretrained
+from learned_opt.meta.train import machine_description
 from learned_opt.optimizers import lean_direct_lstm
 
 # with fresh meta-parameters: its cost does not depend on their values
@@ -247,8 +247,7 @@ def main() -> None:
     transforms = optimizers(args.reference)
     dot_rate = dot_flops_per_second()
     results = {
-        "machine": f"{platform.machine()} {jax.default_backend().upper()}, {jax.device_count()} device(s), "
-        f"jax {jax.__version__}",
+        "machine": f"{machine_description()}, {jax.default_backend().upper()}, {jax.device_count()} device(s)",
         "reference": args.reference,
         "dot_gflops": dot_rate / 1e9,
         "train_step": {},
