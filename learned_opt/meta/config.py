@@ -97,10 +97,11 @@ class MetaTrainConfig:
 
     `num_meta_steps` counts outer updates, one per truncation of `truncation_length` inner
     steps on each of `num_tasks` tasks, which are redrawn when they reach step `horizon` (a
-    multiple of `truncation_length`).
-    The `estimator` gives each truncation's meta-gradient of the `objective`, and the
-    `outer_optimizer` (`ClippedAdam` or any other optax transformation) applies it. `validation`
-    scores and keeps the best meta-parameters; `seed` fixes every draw.
+    multiple of `truncation_length`). The `estimator` gives each truncation's meta-gradient
+    of the `objective`, and the `outer_optimizer` (`ClippedAdam` or any other optax
+    transformation) applies it. `validation` scores and keeps the best meta-parameters;
+    `seed` fixes every draw. The truncation is a length alone: a schedule of random lengths
+    was used by no recipe and left.
     """
 
     num_meta_steps: int = 1000
