@@ -52,8 +52,9 @@ def two_stage_recipe(meta_steps=(4, 3)) -> Recipe:
 
 def test_a_recipe_run_is_deterministic_and_each_stage_starts_from_the_last_best(tmp_path):
     """Bitwise on one machine. Not across processors: XLA may vectorise and round float32
-    sums differently on another CPU (the `gated_mlp_digits` recipe rebuilt on an AMD EPYC
-    ends 1.2% above the shipped file's validation loss), so checkpoints record `machine`."""
+    sums differently on another CPU (the `gated` recipe, rebuilt on an AMD EPYC to the
+    meta-step its shipped file was selected at, ends 0.7% above that file's validation loss,
+    built on another processor), so checkpoints record `machine`."""
     first = run_recipe(two_stage_recipe(), tmp_path / "a", progress=False)
     second = run_recipe(two_stage_recipe(), tmp_path / "b", progress=False)
     assert all(np.array_equal(x, y) for x, y in zip(leaves(first), leaves(second)))
