@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from learned_opt.meta.config import MetaTrainConfig, Validation, describe
+from learned_opt.meta.config import MetaTrainConfig, describe
 from learned_opt.meta.train import machine_description, meta_train
 from learned_opt.optimizers import UpdateRule, rule_config
 from learned_opt.tasks.base import TaskFamily
@@ -63,14 +63,15 @@ class Recipe:
         run; training on several families in turn is tested on its own)."""
         stages = []
         for stage in self.stages:
-            whole_curve = stage.config.validation.whole_curve
             config = dataclasses.replace(
                 stage.config,
                 num_meta_steps=SMOKE_META_STEPS,
                 num_tasks=SMOKE_TASKS,
                 horizon=2 * SMOKE_TRUNCATION,
                 truncation_length=SMOKE_TRUNCATION,
-                validation=Validation(every=1, num_problems=SMOKE_VALIDATION_PROBLEMS, whole_curve=whole_curve),
+                validation=dataclasses.replace(
+                    stage.config.validation, every=1, num_problems=SMOKE_VALIDATION_PROBLEMS
+                ),
             )
             families = None if stage.families is None else stage.families[:1]
             stages.append(Stage(config, families))
