@@ -49,6 +49,17 @@ def _checkpoint_or_shipped(path: str) -> checkpoint.Checkpoint:
     return checkpoint.load(path)
 
 
+def _reproducing_command(args: argparse.Namespace) -> str:
+    """The `learned-opt meta-train` command that writes what this one writes (a resumed run
+    continues bit for bit where it stopped, so `--resume` is left out)."""
+    words = ["learned-opt", "meta-train", "--config", args.config, "--out", args.out]
+    for spec in args.family or ():
+        words += ["--family", spec]
+    if args.smoke:
+        words.append("--smoke")
+    return " ".join(words)
+
+
 def meta_train_command(args: argparse.Namespace) -> int:
     if args.num_processes > 1:
         from learned_opt.meta.sharding import initialize_distributed
@@ -56,7 +67,7 @@ def meta_train_command(args: argparse.Namespace) -> int:
         initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     import jax
 
-    from learned_opt.meta.recipe import load_attribute, load_recipe, run_recipe
+    from learned_opt.meta.recipe import load_attribute, load_recipe, recipe_file_name, run_recipe
 
     try:
         recipe, path = load_recipe(args.config)
@@ -67,7 +78,14 @@ def meta_train_command(args: argparse.Namespace) -> int:
     if args.smoke:
         recipe = recipe.smoke()
     try:
-        written = run_recipe(recipe, args.out, resume=args.resume, progress=not args.no_progress, recipe_file=str(path))
+        written = run_recipe(
+            recipe,
+            args.out,
+            resume=args.resume,
+            progress=not args.no_progress,
+            recipe_file=recipe_file_name(path),
+            command=_reproducing_command(args),
+        )
     except FileExistsError as error:
         raise SystemExit(f"learned-opt meta-train: error: {error}") from None
     if jax.process_index() == 0:

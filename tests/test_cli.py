@@ -53,6 +53,7 @@ def test_meta_train_then_evaluate(tmp_path, capsys):
     loaded = checkpoint.load(run)
     assert loaded.rule.name == "direct" and loaded.metadata["recipe"] == "small_quadratic"
     assert loaded.metadata["recipe_file"] == str(recipe) and loaded.metadata["seconds"] > 0
+    assert loaded.metadata["command"] == f"learned-opt meta-train --config {recipe} --out {run}"
 
     code = main(
         [
@@ -144,6 +145,9 @@ def test_export_ships_only_a_finished_run_of_the_same_recipe(tmp_path, monkeypat
     assert main(["export", str(run), "gated_mlp_digits"]) == 0
     shipped = tmp_path / "package" / "pretrained" / "gated_mlp_digits.msgpack"
     assert shipped.read_bytes() == (run / "optimizer.msgpack").read_bytes()
+    metadata = checkpoint.load(shipped).metadata
+    assert metadata["recipe_file"] == "learned_opt/recipes/gated_mlp_digits.py"
+    assert metadata["command"] == f"learned-opt meta-train --config gated_mlp_digits --out {run} --smoke"
 
 
 def test_evaluate_reports_a_damaged_checkpoint(tmp_path, capsys):

@@ -98,6 +98,15 @@ def recipe_path(spec: str) -> Path:
     raise FileNotFoundError(f"no recipe file {spec!r}; shipped recipes: {', '.join(recipe_names())}")
 
 
+def recipe_file_name(path: Path) -> str:
+    """`path` as a checkpoint records it: relative to the repository for a shipped recipe
+    (learned_opt/recipes/NAME.py, the same on every machine), else as given."""
+    resolved = Path(path).resolve()
+    if resolved.parent == RECIPES_DIR:
+        return str(resolved.relative_to(RECIPES_DIR.parent.parent))
+    return str(path)
+
+
 def load_recipe(spec: str) -> tuple[Recipe, Path]:
     """The `Recipe` of a recipe file (its ``get_config()``) and the file's path."""
     path = recipe_path(spec)
@@ -166,11 +175,13 @@ def run_recipe(
     resume: bool = False,
     progress: bool = True,
     recipe_file: str | None = None,
+    command: str | None = None,
     mesh=None,
 ) -> Path:
     """Runs every stage of `recipe` into `out` and writes OUT/optimizer.msgpack (the last
     stage's best meta-parameters) and OUT/metrics.jsonl (every stage's records, each with
-    its "stage"). Returns the checkpoint's path."""
+    its "stage"). `recipe_file` and `command` (the command line that reproduces the run) are
+    recorded in its metadata. Returns the checkpoint's path."""
     from learned_opt.checkpoint import save
 
     out = Path(out)
@@ -215,6 +226,7 @@ def run_recipe(
     metadata = {
         "recipe": recipe.name,
         "recipe_file": recipe_file,
+        "command": command,
         "description": recipe.description,
         "rule_config": rule_config(recipe.rule),
         "families": [repr(f) for f in recipe.families],
