@@ -86,6 +86,9 @@ def test_each_shipped_file_is_what_its_recipe_wrote(name):
         assert settings == (describe(stage.config) if "objective" in settings else flat_record(stage.config))
     assert metadata["families"] == [repr(f) for f in recipe.families]
     assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", metadata["code_commit"]) and metadata["seconds"] > 0
+    if "command" in metadata:  # files built since runs record it: the recipe's own command, no other options
+        assert re.fullmatch(rf"learned-opt meta-train --config {name} --out \S+", metadata["command"])
+        assert metadata["recipe_file"] == f"learned_opt/recipes/{name}.py"
 
 
 @pytest.mark.parametrize("name", list(PRETRAINED))
